@@ -1,0 +1,1 @@
+"""From a log entry or certificate to a CertRecord, pure and lenient."""

@@ -1,0 +1,1 @@
+"""The Certificate Transparency protocol, pure: Merkle trees, TLS encodings, signatures, notes, tiles."""
