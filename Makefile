@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy src/ctsentinel/ct src/ctsentinel/certs
 
 bench: $(STAMP)
-	$(BIN)/python bench/core_bench.py
+	set -e; for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

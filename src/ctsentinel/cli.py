@@ -1,23 +1,128 @@
-"""The ctsentinel command line. Errors print one line on stderr and exit non-zero."""
+"""The ctsentinel command line (DESIGN.md section 3).
+
+Every command takes -c/--config. Errors print one line on stderr and exit non-zero; no traceback reaches the
+user. Subcommands import their implementation lazily so that `ctsentinel inspect` starts fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ctsentinel.errors import UserError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from ctsentinel import inspect_cmd
+
+    return inspect_cmd.run(args)
+
+
+def _testlog_serve(args: argparse.Namespace) -> int:
+    from ctsentinel.testlog.server import serve_forever
+
+    serve_forever(
+        Path(args.dir),
+        host="127.0.0.1",
+        port=args.port,
+        batch_size=args.batch_size,
+        merge_delay=args.merge_delay,
+        faults=args.fault or [],
+    )
+    return 0
+
+
+def _testlog_populate(args: argparse.Namespace) -> int:
+    from ctsentinel.testlog.populate import populate
+
+    report = populate(Path(args.dir), entries=args.entries, scenario=args.scenario, seed=args.seed)
+    print(report.summary())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ctsentinel import demo
+
+    return demo.run(args)
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    # Accepted after the subcommand too, so `ctsentinel run -c x.toml` works as well as `ctsentinel -c x.toml run`.
+    p.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (default: ctsentinel.toml)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctsentinel", description="Certificate Transparency monitor")
     parser.add_argument("-c", "--config", default="ctsentinel.toml", help="config file (default: %(default)s)")
-    parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="replay the 1.1.1.1 incident on a local test log")
+    _add_config(demo)
+    demo.set_defaults(handler=_demo)
+
+    inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
+    _add_config(inspect)
+    what = inspect.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = what.add_parser("sth", help="check a get-sth response's signature")
+    p.add_argument("file")
+    p.add_argument("--key", required=True, help="the log's public key (PEM)")
+    p = what.add_parser("consistency", help="check two get-sth responses and a get-sth-consistency response")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("proof")
+    p.add_argument("--key", required=True, help="the log's public key (PEM)")
+    p = what.add_parser("inclusion", help="check a get-entry-and-proof response against a tree head")
+    p.add_argument("entry_and_proof", help="get-entry-and-proof response, or a get-proof-by-hash response")
+    p.add_argument("sth", help="get-sth response")
+    p.add_argument("--key", required=True, help="the log's public key (PEM)")
+    p.add_argument("--entry", help="with a get-proof-by-hash response: the get-entries response holding the leaf")
+    p = what.add_parser("entries", help="decode a get-entries response into CertRecords")
+    p.add_argument("file")
+    p = what.add_parser("cert", help="decode a PEM or DER certificate or precertificate")
+    p.add_argument("file")
+    p = what.add_parser("checkpoint", help="parse and check a static-ct-api checkpoint")
+    p.add_argument("file")
+    p.add_argument("--key", required=True, help="the log's public key (PEM)")
+    p.add_argument("--origin", help="expected origin (default: the checkpoint's first line)")
+    p = what.add_parser("tile", help="decode a static-ct-api data tile into CertRecords")
+    p.add_argument("file")
+    inspect.set_defaults(handler=_inspect)
+
+    testlog = commands.add_parser("testlog", help="a real local CT log for tests and demos")
+    _add_config(testlog)
+    tl = testlog.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = tl.add_parser("serve", help="serve a log from DIR on 127.0.0.1")
+    serve.add_argument("--dir", required=True)
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
+    serve.add_argument("--batch-size", type=int, default=256, help="most entries one get-entries returns")
+    serve.add_argument("--merge-delay", type=float, default=1.0, help="seconds between tree heads")
+    serve.add_argument("--fault", action="append", metavar="NAME[=VALUE]", help="inject a fault (repeatable)")
+    serve.set_defaults(handler=_testlog_serve)
+    populate = tl.add_parser("populate", help="fill a log with realistic generated traffic")
+    populate.add_argument("--dir", required=True)
+    populate.add_argument("--entries", type=int, default=1000)
+    populate.add_argument("--scenario", default=None, help="e.g. fina-1.1.1.1")
+    populate.add_argument("--seed", type=int, default=1)
+    populate.set_defaults(handler=_testlog_populate)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    return 0
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except UserError as exc:
+        print(f"ctsentinel: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ctsentinel: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
