@@ -48,6 +48,19 @@ def _algorithm_name(value: int, enum: type[HashAlgorithm] | type[SignatureAlgori
         return f"unknown ({value})"
 
 
+def _looks_like_spki(der: bytes) -> bool:
+    """True if `der` opens SEQUENCE { SEQUENCE ...: the shape of a SubjectPublicKeyInfo.
+
+    cryptography's DER loader also takes a bare PKCS#1 RSAPublicKey (SEQUENCE { INTEGER ...), whose
+    SHA-256 is not a log ID; this keeps those out.
+    """
+    if len(der) < 2 or der[0] != 0x30:
+        return False
+    first_len = der[1]
+    inner = 2 if first_len < 0x80 else 2 + (first_len & 0x7F)
+    return len(der) > inner and der[inner] == 0x30
+
+
 class LogKey:
     """A log's public key; `log_id` is SHA-256 of the SubjectPublicKeyInfo DER exactly as given."""
 
@@ -58,6 +71,8 @@ class LogKey:
 
     def __init__(self, spki_der: bytes) -> None:
         """Prefer the from_* constructors; this is from_der."""
+        if not _looks_like_spki(spki_der):
+            raise DecodeError("LogKey: not a SubjectPublicKeyInfo DER (a SEQUENCE starting with a SEQUENCE)")
         try:
             key = serialization.load_der_public_key(spki_der)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
