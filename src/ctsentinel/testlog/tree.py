@@ -1,0 +1,146 @@
+"""The log's Merkle tree, kept as tlog-tiles hash tiles so that any hash or proof costs O(log n) tile reads.
+
+Tile (L, N) holds, at position i, MTH of the 256**L leaves starting at (N*256 + i) * 256**L; the rightmost
+tile of each level is stored partial. This is exactly what static-ct-api serves, so the same rows answer
+RFC 6962 proofs and /tile/ requests. The tree never changes under an index once it is appended: a tile
+read for an older tree size is a prefix of the stored one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ctsentinel.ct.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, root_hash
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
+
+TileReader = Callable[[int, int], bytes]  # (level, index) -> stored bytes, b"" if absent
+TileWriter = Callable[[int, int, bytes], None]
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _split_hashes(blob: bytes) -> list[bytes]:
+    return [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+
+
+def append_leaf_hashes(read: TileReader, write: TileWriter, start: int, leaf_hashes: Sequence[bytes]) -> None:
+    """Store leaf_hashes as leaves start, start+1, … and every tile hash above them that they complete."""
+    level, position, hashes = 0, start, list(leaf_hashes)
+    while hashes:
+        completed: list[bytes] = []
+        first_tile = position // TILE_WIDTH
+        i = 0
+        while i < len(hashes):
+            tile, offset = divmod(position, TILE_WIDTH)
+            stored = read(level, tile) if offset else b""
+            if len(stored) != offset * HASH_SIZE:
+                # A gap here would silently corrupt every later root: refuse rather than guess.
+                raise RuntimeError(
+                    f"hash tile {level}/{tile} holds {len(stored) // HASH_SIZE} hashes, expected {offset}"
+                )
+            take = min(TILE_WIDTH - offset, len(hashes) - i)
+            blob = stored + b"".join(hashes[i : i + take])
+            write(level, tile, blob)
+            if len(blob) == FULL_TILE_BYTES:
+                completed.append(root_hash(_split_hashes(blob)))
+            position += take
+            i += take
+        level, position, hashes = level + 1, first_tile, completed
+
+
+class TreeReader:
+    """Hashes and proofs over the stored tiles, for any tree size up to the stored one.
+
+    Keeps the tiles it read for the lifetime of one request-sized job: create a new reader per job.
+    """
+
+    def __init__(self, read: TileReader) -> None:
+        self._read = read
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def _tile(self, level: int, index: int) -> bytes:
+        key = (level, index)
+        blob = self._cache.get(key)
+        if blob is None:
+            blob = self._read(level, index)
+            self._cache[key] = blob
+        return blob
+
+    def _level_hash(self, level: int, index: int) -> bytes:
+        tile, offset = divmod(index, TILE_WIDTH)
+        blob = self._tile(level, tile)
+        h = blob[offset * HASH_SIZE : (offset + 1) * HASH_SIZE]
+        if len(h) != HASH_SIZE:
+            raise RuntimeError(f"hash tile {level}/{tile} lacks entry {offset}")
+        return h
+
+    def perfect_hash(self, start: int, height: int) -> bytes:
+        """MTH of the 2**height leaves from start (which is a multiple of 2**height)."""
+        level, rest = divmod(height, TILE_HEIGHT)
+        first = start >> (level * TILE_HEIGHT)
+        if rest == 0:
+            return self._level_hash(level, first)
+        return root_hash([self._level_hash(level, first + i) for i in range(1 << rest)])
+
+    def range_hash(self, start: int, end: int) -> bytes:
+        """MTH(D[start:end]) for a subtree as RFC 6962 splits it: start aligned to the split below it."""
+        n = end - start
+        if n == 0:
+            return EMPTY_ROOT
+        if n & (n - 1) == 0 and start % n == 0:
+            return self.perfect_hash(start, n.bit_length() - 1)
+        k = _largest_power_of_two_below(n)
+        return node_hash(self.range_hash(start, start + k), self.range_hash(start + k, end))
+
+    def root(self, size: int) -> bytes:
+        return self.range_hash(0, size)
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self._level_hash(0, index)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 6962 section 2.1.1 PATH(index, D[0:size]), leaf-side first."""
+        if not 0 <= index < size:
+            raise ValueError(f"leaf index {index} outside tree of size {size}")
+        proof: list[bytes] = []
+        start, end = 0, size
+        while end - start > 1:
+            k = _largest_power_of_two_below(end - start)
+            if index < start + k:
+                proof.append(self.range_hash(start + k, end))
+                end = start + k
+            else:
+                proof.append(self.range_hash(start, start + k))
+                start += k
+        proof.reverse()
+        return proof
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 6962 section 2.1.2 PROOF(old_size, D[0:new_size])."""
+        if not 0 < old_size <= new_size:
+            raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
+        proof: list[bytes] = []
+        start, end, m, complete = 0, new_size, old_size, True
+        while m != end - start:
+            k = _largest_power_of_two_below(end - start)
+            if m <= k:
+                proof.append(self.range_hash(start + k, end))
+                end = start + k
+            else:
+                proof.append(self.range_hash(start, start + k))
+                start, m, complete = start + k, m - k, False
+        if not complete:
+            proof.append(self.range_hash(start, end))
+        proof.reverse()
+        return proof
+
+
+def tile_width_at(level: int, index: int, tree_size: int) -> int:
+    """How many hashes tile (level, index) holds in a tree of tree_size (0: not yet started, 256: full)."""
+    entries_at_level = tree_size >> (level * TILE_HEIGHT)
+    return max(0, min(TILE_WIDTH, entries_at_level - index * TILE_WIDTH))
