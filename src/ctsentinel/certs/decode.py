@@ -1,0 +1,159 @@
+"""Log entry or certificate to CertRecord: the public entry points. None of them ever raises.
+
+Every problem becomes the record's one-line `error`, and whatever could still be read is filled in: a
+monitor must report a malformed certificate, not drop it. Hot-path costs are kept down by caching what
+repeats across entries (issuer Names, issuer certificates' key hashes) and by never building a full
+X.509 object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from hashlib import sha256
+
+from ctsentinel.certs.der import IndefiniteLength, to_definite
+from ctsentinel.certs.record import CertRecord
+from ctsentinel.certs.x509 import one_line, spki_sha256, walk
+from ctsentinel.ct.errors import DecodeError
+from ctsentinel.ct.tiles import TileLeaf
+from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
+
+__all__ = ["record_from_der", "record_from_entry", "record_from_tile_leaf"]
+
+# Issuer certificate DER -> hex SHA-256 of its SubjectPublicKeyInfo (or an error text).
+_ISSUER_CACHE: dict[bytes, tuple[str | None, str | None]] = {}
+_ISSUER_CACHE_LIMIT = 4096
+
+
+def record_from_der(der: bytes, *, issuer_spki_sha256: bytes | None = None) -> CertRecord:
+    """A DER certificate or precertificate; issuer_spki_sha256 is the issuer's key hash if known."""
+    der = bytes(der)
+    spki_hex = issuer_spki_sha256.hex() if issuer_spki_sha256 is not None else None
+    return _guarded(der, sha256(der).hexdigest(), spki_hex, bare_tbs=False, precert=False)
+
+
+def record_from_entry(leaf_input: bytes, extra_data: bytes) -> CertRecord:
+    """A get-entries item: the MerkleTreeLeaf and its extra_data, both as raw bytes."""
+    leaf_input = bytes(leaf_input)
+    try:
+        entry = decode_merkle_tree_leaf(leaf_input).timestamped_entry
+    except DecodeError as exc:
+        return _unreadable(leaf_input, f"leaf_input: {exc}")
+    except Exception as exc:  # last line of defence: a record, never an exception
+        return _unreadable(leaf_input, f"leaf_input: internal error {type(exc).__name__}")
+    if entry.entry_type == LogEntryType.PRECERT_ENTRY:
+        pre_certificate: bytes | None = None
+        problem: str | None = None
+        try:
+            extra = decode_extra_data(entry.entry_type, bytes(extra_data))
+            if isinstance(extra, PrecertExtraData):
+                pre_certificate = extra.pre_certificate
+        except DecodeError as exc:
+            problem = f"extra_data: {exc}"
+        except Exception as exc:
+            problem = f"extra_data: internal error {type(exc).__name__}"
+        return _precert(entry.signed_entry, entry.issuer_key_hash, pre_certificate, problem)
+    issuer_spki: str | None = None
+    problem = None
+    try:
+        chain = decode_extra_data(entry.entry_type, bytes(extra_data))
+        first = chain.precertificate_chain if isinstance(chain, PrecertExtraData) else chain.certificate_chain
+        if first:
+            issuer_spki, problem = _issuer_spki(first[0])
+    except DecodeError as exc:
+        problem = f"extra_data: {exc}"
+    except Exception as exc:
+        problem = f"extra_data: internal error {type(exc).__name__}"
+    return _with_problem(_x509(entry.signed_entry, issuer_spki), problem)
+
+
+def record_from_tile_leaf(leaf: TileLeaf, issuers: Mapping[bytes, bytes] | None = None) -> CertRecord:
+    """A static-ct-api data tile entry; issuers maps SHA-256 fingerprints to issuer certificate DER."""
+    try:
+        entry = leaf.timestamped_entry
+        if entry.entry_type == LogEntryType.PRECERT_ENTRY:
+            problem = None if leaf.pre_certificate else "tile leaf: precert_entry without pre_certificate"
+            return _precert(entry.signed_entry, entry.issuer_key_hash, leaf.pre_certificate, problem)
+        issuer_spki: str | None = None
+        problem = None
+        if issuers is not None and leaf.chain_fingerprints:
+            issuer_der = issuers.get(leaf.chain_fingerprints[0])
+            if issuer_der is not None:
+                issuer_spki, problem = _issuer_spki(issuer_der)
+        return _with_problem(_x509(entry.signed_entry, issuer_spki), problem)
+    except Exception as exc:  # last line of defence: a record, never an exception
+        try:
+            data = leaf.pre_certificate or leaf.timestamped_entry.signed_entry
+        except Exception:
+            data = b""
+        return _unreadable(bytes(data), f"tile leaf: internal error {type(exc).__name__}")
+
+
+def _x509(der: bytes, issuer_spki: str | None) -> CertRecord:
+    return _guarded(der, sha256(der).hexdigest(), issuer_spki, bare_tbs=False, precert=False)
+
+
+def _precert(
+    tbs: bytes, issuer_key_hash: bytes | None, pre_certificate: bytes | None, problem: str | None
+) -> CertRecord:
+    # The log's TBSCertificate already names the final issuer and lacks the poison, so it, not the
+    # precertificate, is read; the fingerprint stays that of the precertificate as logged.
+    if pre_certificate is not None:
+        sha = sha256(pre_certificate).hexdigest()
+    else:
+        sha = sha256(tbs).hexdigest()
+        problem = f"{problem or 'extra_data: no pre_certificate'}; sha256 is of the TBSCertificate"
+    key_hash = issuer_key_hash.hex() if issuer_key_hash is not None else None
+    return _with_problem(_guarded(tbs, sha, key_hash, bare_tbs=True, precert=True), problem)
+
+
+def _guarded(der: bytes, sha: str, issuer_spki: str | None, *, bare_tbs: bool, precert: bool) -> CertRecord:
+    try:
+        return walk(der, sha, issuer_spki, bare_tbs=bare_tbs, precert=precert)
+    except IndefiniteLength as exc:
+        # BER indefinite lengths are rare enough to pay for a full re-encoding, then the normal walk.
+        note = f"Certificate: BER {exc}, read as re-encoded DER"
+        try:
+            record = walk(to_definite(der), sha, issuer_spki, bare_tbs=bare_tbs, precert=precert)
+        except (DecodeError, IndefiniteLength) as again:
+            return _unreadable(der, f"Certificate: {again}", sha=sha, precert=precert)
+        return _with_problem(record, note)
+    except Exception as exc:  # last line of defence: a record, never an exception
+        return _unreadable(der, f"Certificate: internal error {type(exc).__name__}", sha=sha, precert=precert)
+
+
+def _issuer_spki(cert: bytes) -> tuple[str | None, str | None]:
+    hit = _ISSUER_CACHE.get(cert)
+    if hit is None:
+        try:
+            hit = (spki_sha256(cert), None)
+        except (DecodeError, IndefiniteLength) as exc:
+            hit = (None, f"issuer certificate: {exc}")
+        if len(_ISSUER_CACHE) >= _ISSUER_CACHE_LIMIT:
+            _ISSUER_CACHE.clear()
+        _ISSUER_CACHE[cert] = hit
+    return hit
+
+
+def _with_problem(record: CertRecord, problem: str | None) -> CertRecord:
+    if problem is not None:
+        record.error = one_line([problem] if record.error is None else [problem, record.error])
+    return record
+
+
+def _unreadable(data: bytes, problem: str, *, sha: str | None = None, precert: bool = False) -> CertRecord:
+    return CertRecord(
+        serial=None,
+        issuer=None,
+        issuer_spki_sha256=None,
+        subject=None,
+        subject_spki_sha256=None,
+        dns_names=[],
+        ip_addresses=[],
+        not_before=None,
+        not_after=None,
+        sha256=sha if sha is not None else sha256(data).hexdigest(),
+        tbs_sha256=None,
+        precert=precert,
+        error=one_line([problem]),
+    )

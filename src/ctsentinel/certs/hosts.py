@@ -1,0 +1,147 @@
+"""Host identifiers (internal): DNS names and IP addresses as a watch compares them.
+
+A certificate can name an address three ways: an iPAddress SAN, IP text in a dNSName SAN, or IP text in
+the subject CN. Some clients have accepted the latter two, so a watch for 1.1.1.1 must see all three;
+every IP literal therefore goes to the addresses, in the ipaddress module's canonical text. An
+IPv4-mapped IPv6 address (::ffff:1.1.1.1) is reported in both forms, so that a watch on the IPv4 address
+sees it. Only exact literals count: "1.example", "10.0.0.com" and zero-padded or shortened quads stay
+names, as no resolver treats them as addresses.
+
+DNS names are lower-cased, IDNs become A-labels (U-labels converted leniently under UTS 46 / IDNA2008,
+with a raw punycode fallback when a label breaks the rules, because the watch must still see it), one
+trailing root dot is dropped, and the Unicode form of every IDN is kept separately for display.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
+
+import idna
+
+_IP_LAST_CHARS = frozenset("0123456789.]")
+_IDN_CACHE: dict[str, tuple[str, str | None]] = {}
+_IDN_CACHE_LIMIT = 16384
+
+
+class Identifiers:
+    """Ordered, de-duplicated names and addresses collected from one certificate."""
+
+    __slots__ = ("dns", "ips", "unicode")
+
+    def __init__(self) -> None:
+        # Dicts as ordered sets: first-seen order is kept, repeats are dropped.
+        self.dns: dict[str, None] = {}
+        self.ips: dict[str, None] = {}
+        self.unicode: dict[str, None] = {}
+
+    def add_name(self, text: str) -> None:
+        """A dNSName SAN or CN value: to the addresses if it is an IP literal, else to the names."""
+        if not text:
+            return
+        if text[-1] in _IP_LAST_CHARS or ":" in text:
+            addresses = ip_literal(text)
+            if addresses is not None:
+                for address in addresses:
+                    self.ips[address] = None
+                return
+            if text[-1] == "." and len(text) > 1:
+                text = text[:-1]
+        if text.isascii():
+            name = text.lower()
+            self.dns[name] = None
+            if "xn--" in name:
+                display = _idn_forms(name)[1]
+                if display is not None:
+                    self.unicode[display] = None
+            return
+        name, display = _idn_forms(text)
+        self.dns[name] = None
+        if display is not None:
+            self.unicode[display] = None
+
+    def add_ip_bytes(self, raw: bytes) -> bool:
+        """An iPAddress SAN; False (nothing added) unless it is 4 or 16 bytes long."""
+        if len(raw) == 4:
+            self.ips[f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"] = None
+            return True
+        if len(raw) == 16:
+            address = IPv6Address(raw)
+            self.ips[str(address)] = None
+            mapped = address.ipv4_mapped
+            if mapped is not None:
+                self.ips[str(mapped)] = None
+            return True
+        return False
+
+
+def ip_literal(text: str) -> list[str] | None:
+    """Canonical texts of the address that `text` spells exactly, or None if it is not an IP literal.
+
+    Accepted: dotted-quad IPv4, IPv6 (any case, optionally in brackets), either with one trailing dot.
+    """
+    s = text[:-1] if text.endswith(".") else text
+    bracketed = s.startswith("[") and s.endswith("]")
+    if bracketed:
+        s = s[1:-1]
+    if ":" in s:
+        try:
+            address = IPv6Address(s)
+        except ValueError:
+            return None
+        mapped = address.ipv4_mapped
+        return [str(address)] if mapped is None else [str(address), str(mapped)]
+    if bracketed or s.count(".") != 3 or not s.replace(".", "").isdigit():
+        return None
+    try:
+        return [str(IPv4Address(s))]
+    except ValueError:
+        return None
+
+
+def _idn_forms(text: str) -> tuple[str, str | None]:
+    """(A-label form, Unicode display form or None if it has no non-ASCII label)."""
+    hit = _IDN_CACHE.get(text)
+    if hit is None:
+        hit = _to_unicode(text) if text.isascii() else _to_ascii(text)
+        if len(_IDN_CACHE) >= _IDN_CACHE_LIMIT:
+            _IDN_CACHE.clear()
+        _IDN_CACHE[text] = hit
+    return hit
+
+
+def _to_ascii(text: str) -> tuple[str, str | None]:
+    try:
+        mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
+    except (UnicodeError, ValueError):
+        mapped = text.lower()
+    if mapped.endswith(".") and len(mapped) > 1:
+        mapped = mapped[:-1]
+    labels = []
+    for label in mapped.split("."):
+        if label.isascii():
+            labels.append(label.lower())
+            continue
+        try:
+            labels.append(idna.alabel(label).decode("ascii"))
+        except (UnicodeError, ValueError):
+            # Not valid IDNA2008 (e.g. a symbol IDNA2003 allowed): punycode it anyway, as the A-label
+            # a browser of that era would have looked up.
+            labels.append("xn--" + label.encode("punycode").decode("ascii"))
+    return ".".join(labels), mapped
+
+
+def _to_unicode(name: str) -> tuple[str, str | None]:
+    labels = name.split(".")
+    changed = False
+    for n, label in enumerate(labels):
+        if not label.startswith("xn--"):
+            continue
+        try:
+            labels[n] = idna.ulabel(label)
+        except (UnicodeError, ValueError):
+            try:
+                labels[n] = label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                continue
+        changed = True
+    return name, ".".join(labels) if changed else None
