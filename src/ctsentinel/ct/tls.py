@@ -76,10 +76,13 @@ class _Reader:
         self.structure = structure
         self.pos = offset
 
-    def _need(self, n: int, what: str) -> int:
+    # Message parts are passed separately and joined only on error: this is the per-entry hot path.
+    def _need(self, n: int, what: str, suffix: str = "") -> int:
         start = self.pos
         if self._end - start < n:
-            raise DecodeError(f"{self.structure}: truncated at offset {start}: need {n} bytes for {what}")
+            raise DecodeError(
+                f"{self.structure}: truncated at offset {start}: need {n} bytes for {what}{suffix}"
+            )
         self.pos = start + n
         return start
 
@@ -92,12 +95,10 @@ class _Reader:
         return bytes(self._buf[start : start + size])
 
     def _length(self, len_size: int, what: str, min_len: int) -> int:
-        length_at = self.pos
-        length = self.uint(len_size, f"{what} length")
+        at = self._need(len_size, what, " length")
+        length = int.from_bytes(self._buf[at : at + len_size], "big")
         if length < min_len:
-            raise DecodeError(
-                f"{self.structure}: {what} length {length} at offset {length_at} is below {min_len}"
-            )
+            raise DecodeError(f"{self.structure}: {what} length {length} at offset {at} is below {min_len}")
         return length
 
     def opaque(self, len_size: int, what: str, min_len: int = 0) -> bytes:
@@ -264,9 +265,10 @@ class PrecertExtraData:
 
 def _read_chain(r: _Reader, what: str) -> list[bytes]:
     chain_r = r.sub_reader(3, what)
+    item = what + " certificate"
     chain: list[bytes] = []
     while not chain_r.at_end():
-        chain.append(chain_r.opaque(3, f"{what} certificate", min_len=1))
+        chain.append(chain_r.opaque(3, item, min_len=1))
     return chain
 
 
