@@ -38,7 +38,7 @@ from ctsentinel.ct.merkle import HASH_SIZE, leaf_hash
 from ctsentinel.ct.note import NoteSignature, format_note, rfc6962_key_id
 from ctsentinel.ct.signatures import LogSigner
 from ctsentinel.ct.sth import SignedTreeHead
-from ctsentinel.ct.tiles import TileLeaf, encode_data_tile, encode_leaf_index_extension
+from ctsentinel.ct.tiles import encode_leaf_index_extension
 from ctsentinel.ct.tls import (
     DigitallySigned,
     HashAlgorithm,
@@ -49,7 +49,6 @@ from ctsentinel.ct.tls import (
     SignedCertificateTimestamp,
     TimestampedEntry,
     X509ExtraData,
-    decode_merkle_tree_leaf,
     encode_extra_data,
     sct_signature_input,
     sth_signature_input,
@@ -58,10 +57,8 @@ from ctsentinel.testlog.chains import ChainChecker, CheckedChain, SubmissionErro
 from ctsentinel.testlog.malform import corrupt_certificate, corrupt_tbs
 from ctsentinel.testlog.tree import (
     FULL_TILE_BYTES,
-    TILE_WIDTH,
     TreeReader,
     append_leaf_hashes,
-    tile_width_at,
 )
 
 __all__ = ["DEFAULT_ORIGIN", "LogStorage", "StorageError", "Submission", "SubmissionError"]
@@ -259,6 +256,12 @@ class LogStorage:
         """Size of the latest published tree head."""
         return self._refresh().tree_size
 
+    @property
+    def created_ms(self) -> int:
+        """When the log signed its first tree head (ms since the epoch)."""
+        row = self._conn.execute("SELECT timestamp FROM tree_heads ORDER BY id LIMIT 1").fetchone()
+        return int(row[0]) if row else now_ms()
+
     def latest_sth(self) -> SignedTreeHead:
         return self._refresh()
 
@@ -306,26 +309,13 @@ class LogStorage:
             self._full_tiles.pop(next(iter(self._full_tiles)))
         self._full_tiles[tile_id] = blob
 
+    def tile_bytes(self, level: int, index: int) -> bytes:
+        """The stored hash tile (level, index) as it stands now, possibly partial; b"" if not started."""
+        return self._read_tile(level, index)
+
     def tree(self) -> TreeReader:
         """Hashes and proofs over the stored tree (valid for any size up to tree_size)."""
         return TreeReader(self._read_tile)
-
-    def hash_tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes | None:
-        """The hash tile as static-ct-api serves it, or None if the published tree does not have it."""
-        if not 1 <= width <= TILE_WIDTH or level < 0 or index < 0:
-            return None
-        if width > tile_width_at(level, index, self.tree_size):
-            return None
-        blob = self._read_tile(level, index)
-        return blob[: width * HASH_SIZE] if len(blob) >= width * HASH_SIZE else None
-
-    def data_tile(self, index: int, width: int = TILE_WIDTH) -> bytes | None:
-        if not 1 <= width <= TILE_WIDTH or index < 0:
-            return None
-        if width > tile_width_at(0, index, self.tree_size):
-            return None
-        start = index * TILE_WIDTH
-        return encode_data_tile(self.tile_leaves(start, start + width))
 
     # --- reading entries ---------------------------------------------------------------------------------
 
@@ -377,13 +367,6 @@ class LogStorage:
     def get_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
         """(leaf_input, extra_data) for [start, end] inclusive, as RFC 6962 get-entries counts."""
         return [(e.leaf_input, self.extra_data(e)) for e in self.entries(start, end + 1)]
-
-    def tile_leaves(self, start: int, end: int) -> list[TileLeaf]:
-        leaves = []
-        for e in self.entries(start, end):
-            entry = decode_merkle_tree_leaf(e.leaf_input).timestamped_entry
-            leaves.append(TileLeaf(entry, e.pre_certificate, e.chain_fingerprints))
-        return leaves
 
     def find_leaf(self, leaf_hash_value: bytes, tree_size: int) -> int | None:
         """The lowest index < tree_size whose leaf hash is leaf_hash_value (get-proof-by-hash)."""

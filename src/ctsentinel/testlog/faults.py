@@ -1,0 +1,158 @@
+"""Faults the test log can inject, each a real way CT logs have failed.
+
+Set with `--fault NAME[=VALUE]` at start or at runtime through POST <base>/admin/faults; GET lists them.
+
+  bad-sth-signature          get-sth and checkpoint carry a signature that does not verify
+  fork[=INDEX]               split view: from the next tree size on, the log serves an alternative tree in
+                             which leaf INDEX (default: the last leaf already published) differs; the forked
+                             tree is self-consistent (entries, proofs, tiles) but inconsistent with the heads
+                             published before
+  bad-entries[=INDEX]        get-entries and data tiles return leaves (INDEX only, or all) whose bytes differ
+                             from what the tree commits to, so they do not hash to the published root
+  shrink[=N]                 the log serves a freshly signed tree head N entries (default 1) smaller than
+                             the one it published before, as after a restore from backup
+  rate-limit=N               HTTP 429 with Retry-After: N unless the client waited N seconds since its last
+                             served request (a client honouring Retry-After gets through)
+  rate-limit-no-retry-after[=N]   the same, without the Retry-After header (N defaults to 1)
+  server-error=N             the next N requests get 503, 500, 503, … (counts down, then clears itself)
+  slow=SECONDS               every response is delayed by SECONDS
+  truncated-json             JSON bodies are cut off halfway (the connection delivers what it has)
+  short-entries[=N]          get-entries returns at most N entries (default: half of what it would)
+  malformed-entry[=INDEX]    the entry logged at INDEX (default: the next one) carries a certificate whose
+                             DER is corrupted; the log hashes and signs it as is, so the tree stays valid
+
+The admin endpoint itself is exempt from every fault.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+FAULT_NAMES = (
+    "bad-sth-signature",
+    "fork",
+    "bad-entries",
+    "shrink",
+    "rate-limit",
+    "rate-limit-no-retry-after",
+    "server-error",
+    "slow",
+    "truncated-json",
+    "short-entries",
+    "malformed-entry",
+)
+_NEEDS_VALUE = {"rate-limit", "server-error", "slow"}
+_NO_VALUE = {"bad-sth-signature", "truncated-json"}
+_FLOAT_VALUE = {"slow"}
+
+
+class FaultError(ValueError):
+    """An unknown fault name or a bad value (HTTP 400 from the admin endpoint, exit 2 at start)."""
+
+
+def parse_value(name: str, value: object) -> float | int | None:
+    """Check a fault's value: None where it takes none, a non-negative number otherwise."""
+    if name not in FAULT_NAMES:
+        raise FaultError(f"unknown fault {name!r} (known: {', '.join(FAULT_NAMES)})")
+    if value is None or value is True or value == "":
+        if name in _NEEDS_VALUE:
+            raise FaultError(f"fault {name} needs a value: {name}=N")
+        return None
+    if name in _NO_VALUE:
+        raise FaultError(f"fault {name} takes no value")
+    try:
+        number = float(value) if name in _FLOAT_VALUE else int(str(value), 10)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise FaultError(f"fault {name}: value {value!r} is not a number") from None
+    if isinstance(value, bool) or number < 0 or not math.isfinite(number):
+        raise FaultError(f"fault {name}: value {value!r} must be a non-negative number")
+    return number
+
+
+def parse_flag(text: str) -> tuple[str, float | int | None]:
+    """'NAME' or 'NAME=VALUE' as given to --fault."""
+    name, sep, value = text.partition("=")
+    return name, parse_value(name, value if sep else None)
+
+
+@dataclass
+class Faults:
+    """The active faults and the little state some of them keep (counters, rate-limit clock, fork base)."""
+
+    active: dict[str, float | int | None] = field(default_factory=dict)
+    fork_base: int = 0  # tree size published when fork was set: the fork shows from the next size on
+    fork_index: int = 0
+    last_served: float = 0.0  # monotonic time of the last request the rate limit let through
+
+    def set(self, name: str, value: float | int | None) -> None:
+        self.active[name] = value
+        if name in ("rate-limit", "rate-limit-no-retry-after"):
+            # The very next request is limited, so that setting the fault is observable at once.
+            self.last_served = time.monotonic()
+
+    def clear(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in FAULT_NAMES:
+                raise FaultError(f"unknown fault {name!r}")
+            self.active.pop(name, None)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.active
+
+    def value(self, name: str) -> float | int | None:
+        return self.active.get(name)
+
+    def to_json(self) -> dict[str, object]:
+        state: dict[str, object] = dict(self.active)
+        if "fork" in self.active:
+            state["fork"] = {"index": self.fork_index, "from_size": self.fork_base + 1}
+        return {"faults": state, "known": list(FAULT_NAMES)}
+
+    # --- per-request decisions -------------------------------------------------------------------------
+
+    def rate_limited(self) -> tuple[bool, int | None]:
+        """(refuse?, Retry-After seconds or None) for one request, and start the clock when served."""
+        for name in ("rate-limit", "rate-limit-no-retry-after"):
+            if name in self.active:
+                window = self.active[name]
+                seconds = 1 if window is None else int(window)
+                now = time.monotonic()
+                if now - self.last_served < seconds:
+                    return True, seconds if name == "rate-limit" else None
+                self.last_served = now
+        return False, None
+
+    def next_server_error(self) -> int | None:
+        """The status to fail this request with, counting server-error down."""
+        left = self.active.get("server-error")
+        if left is None:
+            return None
+        remaining = int(left)
+        if remaining <= 0:
+            self.active.pop("server-error", None)
+            return None
+        status = 503 if remaining % 2 == 1 else 500
+        if remaining == 1:
+            self.active.pop("server-error", None)
+        else:
+            self.active["server-error"] = remaining - 1
+        return status
+
+
+def parse_admin_request(body: object) -> tuple[Mapping[str, object], list[str]]:
+    """The admin POST body {"set": {NAME: VALUE|null|true}, "clear": [NAME, …]}."""
+    if not isinstance(body, dict):
+        raise FaultError('admin body must be a JSON object {"set": {...}, "clear": [...]}')
+    unknown = set(body) - {"set", "clear"}
+    if unknown:
+        raise FaultError(f"admin body: unknown keys {sorted(unknown)}")
+    to_set = body.get("set", {})
+    to_clear = body.get("clear", [])
+    if not isinstance(to_set, dict) or not isinstance(to_clear, list):
+        raise FaultError('admin body: "set" must be an object and "clear" a list')
+    if not all(isinstance(n, str) for n in to_clear):
+        raise FaultError('admin body: "clear" must list fault names')
+    return to_set, list(to_clear)

@@ -1,0 +1,147 @@
+"""What the log shows its clients: the stored tree, or the lie an active fault tells about it.
+
+Both APIs read through one LogView per request, so a fault lies the same way on the RFC 6962 and the
+static-ct side (a forked log forks its tiles and its checkpoint too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ctsentinel.ct.merkle import HASH_SIZE, leaf_hash, node_hash
+from ctsentinel.ct.sth import SignedTreeHead
+from ctsentinel.ct.tiles import TileLeaf, encode_data_tile
+from ctsentinel.ct.tls import DigitallySigned, MerkleTreeLeaf, decode_merkle_tree_leaf
+from ctsentinel.testlog.faults import Faults
+from ctsentinel.testlog.storage import LogStorage, StoredEntry, now_ms
+from ctsentinel.testlog.tree import TILE_HEIGHT, TILE_WIDTH, TileReader, TreeReader, tile_width_at
+
+FORK_TIMESTAMP_SHIFT = 1000  # the forked leaf claims to have been logged one second later
+BAD_ENTRY_TIMESTAMP_BIT = 1  # bad-entries flips the lowest bit of the leaf timestamp
+
+
+def _shift_timestamp(leaf_input: bytes, change: int, xor: bool = False) -> bytes:
+    entry = decode_merkle_tree_leaf(leaf_input).timestamped_entry
+    timestamp = entry.timestamp ^ change if xor else entry.timestamp + change
+    return MerkleTreeLeaf(dataclasses.replace(entry, timestamp=timestamp)).encode()
+
+
+def corrupt_signature(sth: SignedTreeHead) -> SignedTreeHead:
+    """The same tree head with one bit of the signature flipped: still well-formed, no longer valid."""
+    sig = sth.signature.signature
+    bad = DigitallySigned(
+        sth.signature.hash_algorithm, sth.signature.signature_algorithm, sig[:-1] + bytes([sig[-1] ^ 0x01])
+    )
+    return dataclasses.replace(sth, signature=bad)
+
+
+class ForkedTree(TreeReader):
+    """The stored tree with one leaf replaced: only the hashes on that leaf's path change."""
+
+    def __init__(self, read: TileReader, index: int, forked_leaf_hash: bytes) -> None:
+        super().__init__(read)
+        self.index = index
+        self._forked_leaf = forked_leaf_hash
+        self._memo: dict[tuple[int, int], bytes] = {}
+
+    def perfect_hash(self, start: int, height: int) -> bytes:
+        if not start <= self.index < start + (1 << height):
+            return super().perfect_hash(start, height)
+        if height == 0:
+            return self._forked_leaf
+        key = (start, height)
+        h = self._memo.get(key)
+        if h is None:
+            half = 1 << (height - 1)
+            h = node_hash(self.perfect_hash(start, height - 1), self.perfect_hash(start + half, height - 1))
+            self._memo[key] = h
+        return h
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self._forked_leaf if index == self.index else super().leaf_hash(index)
+
+
+class LogView:
+    """One request's view of the log: the tree head to publish, its size, its tree and its entries."""
+
+    def __init__(
+        self, storage: LogStorage, faults: Faults, signed_cache: dict[tuple[int, bytes], SignedTreeHead]
+    ):
+        self.storage = storage
+        self.faults = faults
+        real = storage.latest_sth()
+        self.tree: TreeReader = storage.tree()
+        self.fork_index: int | None = None
+        self._forked_leaf_input: bytes | None = None
+        sth = real
+        if "fork" in faults and real.tree_size > max(faults.fork_base, faults.fork_index):
+            self.fork_index = faults.fork_index
+            (stored,) = storage.entries(self.fork_index, self.fork_index + 1)
+            self._forked_leaf_input = _shift_timestamp(stored.leaf_input, FORK_TIMESTAMP_SHIFT)
+            self.tree = ForkedTree(storage.tile_bytes, self.fork_index, leaf_hash(self._forked_leaf_input))
+            sth = self._signed(signed_cache, real.tree_size, self.tree.root(real.tree_size), real.timestamp)
+        if "shrink" in faults and sth.tree_size > 0:
+            drop = faults.value("shrink")
+            size = max(0, sth.tree_size - (1 if drop is None else int(drop)))
+            sth = self._signed(signed_cache, size, self.tree.root(size), real.timestamp)
+        if "bad-sth-signature" in faults:
+            sth = corrupt_signature(sth)
+        self.sth = sth
+        self.size = sth.tree_size
+
+    def _signed(
+        self, cache: dict[tuple[int, bytes], SignedTreeHead], size: int, root: bytes, after: int
+    ) -> SignedTreeHead:
+        # Sign each lie once: a fault's tree head must stay put between polls, like a real one.
+        sth = cache.get((size, root))
+        if sth is None:
+            sth = self.storage.sign_tree_head(size, max(now_ms(), after + 1), root)
+            cache[(size, root)] = sth
+        return sth
+
+    def leaf_input(self, index: int, stored: bytes) -> bytes:
+        if index == self.fork_index and self._forked_leaf_input is not None:
+            stored = self._forked_leaf_input
+        if "bad-entries" in self.faults:
+            only = self.faults.value("bad-entries")
+            if only is None or int(only) == index:
+                stored = _shift_timestamp(stored, BAD_ENTRY_TIMESTAMP_BIT, xor=True)
+        return stored
+
+    def entries(self, start: int, end: int) -> list[StoredEntry]:
+        """Entries [start, end) as this view serves them (end exclusive, clipped to the view's size)."""
+        stored = self.storage.entries(start, min(end, self.size))
+        return [dataclasses.replace(e, leaf_input=self.leaf_input(e.index, e.leaf_input)) for e in stored]
+
+    def find_leaf(self, hash_value: bytes, tree_size: int) -> int | None:
+        forked = self.fork_index is not None and self.fork_index < tree_size
+        if forked and hash_value == self.tree.leaf_hash(self.fork_index or 0):
+            return self.fork_index
+        index = self.storage.find_leaf(hash_value, tree_size)
+        if index is not None and index == self.fork_index:
+            return None  # the forked tree does not hold the original leaf any more
+        return index
+
+    def hash_tile(self, level: int, index: int, width: int) -> bytes | None:
+        if width > tile_width_at(level, index, self.size):
+            return None
+        blob = self.storage.tile_bytes(level, index)[: width * HASH_SIZE]
+        if len(blob) != width * HASH_SIZE:
+            return None
+        if self.fork_index is not None:
+            position = self.fork_index >> (level * TILE_HEIGHT)
+            offset = position - index * TILE_WIDTH
+            if 0 <= offset < width:
+                forked = self.tree.perfect_hash(position << (level * TILE_HEIGHT), level * TILE_HEIGHT)
+                blob = blob[: offset * HASH_SIZE] + forked + blob[(offset + 1) * HASH_SIZE :]
+        return blob
+
+    def data_tile(self, index: int, width: int) -> bytes | None:
+        if width > tile_width_at(0, index, self.size):
+            return None
+        start = index * TILE_WIDTH
+        leaves = []
+        for e in self.entries(start, start + width):
+            entry = decode_merkle_tree_leaf(e.leaf_input).timestamped_entry
+            leaves.append(TileLeaf(entry, e.pre_certificate, e.chain_fingerprints))
+        return encode_data_tile(leaves)
