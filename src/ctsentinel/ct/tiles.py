@@ -8,11 +8,12 @@ floor(size / 256**L) mod 256, and a tree size therefore fixes exactly which tile
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ctsentinel.ct.errors import DecodeError
+from ctsentinel.ct.merkle import root_hash
 from ctsentinel.ct.tls import LogEntryType, MerkleTreeLeaf, TimestampedEntry, decode_timestamped_entry
 
 TILE_WIDTH = 256
@@ -351,3 +352,23 @@ def compact_range_tiles(tree_size: int) -> list[TileRef]:
         if source.tile not in tiles:
             tiles.append(source.tile)
     return tiles
+
+
+def compact_range_hashes(tree_size: int, tiles: Mapping[TileRef, Sequence[bytes]]) -> list[bytes]:
+    """The perfect-subtree roots of [0, tree_size), left to right, read from its hash tiles.
+
+    `tiles` maps each TileRef of compact_range_tiles(tree_size) to its decoded hashes; a tile may hold
+    more than `width` hashes (a full tile fetched in place of a partial one that is gone), and only its
+    first `width` are read. The result is what merkle.CompactRange(tree_size, ...) takes.
+    """
+    roots = []
+    for source in compact_range_sources(tree_size):
+        hashes = tiles.get(source.tile)
+        if hashes is None:
+            raise DecodeError(f"compact range of size {tree_size}: tile {source.tile.path} is missing")
+        if len(hashes) < source.tile.width:
+            raise DecodeError(
+                f"compact range of size {tree_size}: tile {source.tile.path} has {len(hashes)} hashes"
+            )
+        roots.append(root_hash(hashes[source.first : source.first + source.count]))
+    return roots
