@@ -19,6 +19,7 @@ from ctsentinel.ct.tiles import (
     TILE_WIDTH,
     TileLeaf,
     TileRef,
+    check_data_tile,
     compact_range_hashes,
     compact_range_sources,
     compact_range_tiles,
@@ -612,3 +613,21 @@ def test_every_truncation_of_a_real_tile() -> None:
         else:
             with pytest.raises(DecodeError):
                 decode_data_tile(raw[:cut])
+
+
+def test_check_data_tile() -> None:
+    full = decode_data_tile(_navigli_data("003"))
+    partial = decode_data_tile(_navigli_data("003.p/10"))
+    (ref,) = data_tiles_for_range(768, 778, 778)
+    assert check_data_tile(partial, ref) == partial
+    assert check_data_tile(full, ref) == partial  # a full tile in place of a vanished partial one
+    assert check_data_tile(full, TileRef("data", 3, 256)) == full
+    with pytest.raises(DecodeError, match="entry 512 has leaf_index 768"):
+        check_data_tile(full, TileRef("data", 2, 256))
+    with pytest.raises(DecodeError, match="10 entries, expected 256"):
+        check_data_tile(partial, TileRef("data", 3, 256))
+    with pytest.raises(DecodeError, match="not a data tile"):
+        check_data_tile(partial, TileRef(0, 3, 10))
+    swapped = [partial[1], partial[0], *partial[2:]]
+    with pytest.raises(DecodeError, match="entry 768 has leaf_index 769"):
+        check_data_tile(swapped, ref)

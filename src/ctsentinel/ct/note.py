@@ -187,7 +187,7 @@ def verify_note(note: Note, verifiers: Sequence[NoteVerifier]) -> list[NoteSigna
     return verified
 
 
-def key_id(name: str, sig_type: int, public_key: bytes) -> bytes:
+def note_key_id(name: str, sig_type: int, public_key: bytes) -> bytes:
     """SHA-256(name || 0x0A || type || public key)[:4], the key ID the spec recommends."""
     digest = hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([sig_type]) + public_key).digest()
     return digest[:KEY_ID_SIZE]
@@ -195,7 +195,7 @@ def key_id(name: str, sig_type: int, public_key: bytes) -> bytes:
 
 def rfc6962_key_id(name: str, log_key: LogKey) -> bytes:
     """The key ID of a static-ct-api log's RFC6962NoteSignature: hashes the LogID, not the SPKI."""
-    return key_id(name, SIG_TYPE_RFC6962, log_key.log_id)
+    return note_key_id(name, SIG_TYPE_RFC6962, log_key.log_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +236,7 @@ def _ed25519_vkey(vkey: str, sig_type: int, label: str) -> tuple[str, bytes, Ed2
         raise DecodeError(
             f"verifier key {parsed.name}: Ed25519 key is {len(parsed.public_key)} bytes, not 32"
         )
-    if key_id(parsed.name, sig_type, parsed.public_key) != parsed.key_id:
+    if note_key_id(parsed.name, sig_type, parsed.public_key) != parsed.key_id:
         raise DecodeError(f"verifier key {parsed.name}: key ID {parsed.key_id.hex()} does not match the key")
     return parsed.name, parsed.key_id, Ed25519PublicKey.from_public_bytes(parsed.public_key)
 
@@ -259,7 +259,7 @@ class Ed25519NoteVerifier:
         if len(public_key) != 32:
             raise DecodeError(f"Ed25519 verifier {name}: key is {len(public_key)} bytes, not 32")
         self._name = name
-        self._key_id = key_id(name, SIG_TYPE_ED25519, public_key)
+        self._key_id = note_key_id(name, SIG_TYPE_ED25519, public_key)
         self._key = Ed25519PublicKey.from_public_bytes(public_key)
 
     @classmethod
@@ -295,7 +295,7 @@ class CosignatureV1Verifier:
         if len(public_key) != 32:
             raise DecodeError(f"cosignature verifier {name}: key is {len(public_key)} bytes, not 32")
         self._name = name
-        self._key_id = key_id(name, SIG_TYPE_COSIGNATURE_V1, public_key)
+        self._key_id = note_key_id(name, SIG_TYPE_COSIGNATURE_V1, public_key)
         self._key = Ed25519PublicKey.from_public_bytes(public_key)
 
     @classmethod
@@ -339,7 +339,7 @@ class Ed25519NoteSigner:
         _check_key_name(name, "Ed25519 signer")
         self._name = name
         self._key = private_key
-        self._key_id = key_id(name, SIG_TYPE_ED25519, private_key.public_key().public_bytes_raw())
+        self._key_id = note_key_id(name, SIG_TYPE_ED25519, private_key.public_key().public_bytes_raw())
 
     @classmethod
     def generate(cls, name: str) -> Ed25519NoteSigner:

@@ -372,3 +372,20 @@ def compact_range_hashes(tree_size: int, tiles: Mapping[TileRef, Sequence[bytes]
             )
         roots.append(root_hash(hashes[source.first : source.first + source.count]))
     return roots
+
+
+def check_data_tile(leaves: Sequence[TileLeaf], tile: TileRef) -> list[TileLeaf]:
+    """The entries of data tile `tile`, after checking each carries its own position as leaf_index.
+
+    The leaf_index is inside the hashed leaf, so a log could hash a wrong one consistently; this catches
+    that. A full tile fetched in place of a partial one is accepted and cut to `tile.width` entries.
+    """
+    if tile.level != "data":
+        raise DecodeError(f"tile {tile.path} is not a data tile")
+    if len(leaves) < tile.width:
+        raise DecodeError(f"data tile {tile.path}: {len(leaves)} entries, expected {tile.width}")
+    kept = list(leaves[: tile.width])
+    for position, leaf in enumerate(kept, start=tile.first_entry):
+        if leaf.leaf_index != position:
+            raise DecodeError(f"data tile {tile.path}: entry {position} has leaf_index {leaf.leaf_index}")
+    return kept
