@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="replay the 1.1.1.1 incident on a local test log")
     _add_config(demo)
+    demo.add_argument("--entries", type=int, default=5000, help="size of the test log (default: %(default)s)")
+    demo.add_argument("--dir", help="keep the test log in this folder instead of a temporary one")
     demo.set_defaults(handler=_demo)
 
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
