@@ -20,7 +20,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ctsentinel.ct.signatures import LogSigner
 from ctsentinel.testlog import tbs as der_edit
-from ctsentinel.testlog.issue import CertRequest, Issuer, SubscriberKey, embedded_sct_list
+from ctsentinel.testlog.issue import (
+    CertRequest,
+    Issuer,
+    SubscriberKey,
+    embedded_sct_list,
+    precert_signed_entry,
+)
 from ctsentinel.testlog.scenarios import CERT, PAIR, ROGUE, Plant, Scenario
 from ctsentinel.testlog.traffic import Entry, Timeline
 
@@ -152,7 +158,8 @@ def materialize(
             pos, ts = where[(number, "precert")]
             entries.append((pos, ts, precert, True, "precert"))
             if plant.kind == PAIR:
-                sct_list = embedded_sct_list(signer, ts, precert, issuer.spki_sha256, first_index + pos)
+                signed_entry = precert_signed_entry(precert)
+                sct_list = embedded_sct_list(signer, ts, signed_entry, issuer.spki_sha256, first_index + pos)
                 final_pos, final_ts = where[(number, "final")]
                 entries.append(
                     (final_pos, final_ts, issuer.final_certificate(precert, sct_list), False, "cert")

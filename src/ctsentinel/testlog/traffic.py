@@ -12,6 +12,7 @@ processes can produce chunks in any order and the run is still the same for the 
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -239,16 +240,20 @@ class TrafficGenerator:
             if kind == LONE_CERT:
                 out.append(Entry(profile.ca_id, issuer.certificate(req), False, when))
                 continue
-            precert = issuer.precertificate(req)
-            out.append(Entry(profile.ca_id, precert, True, when))
-            if kind == PAIR:
-                sct_list = embedded_sct_list(
-                    self.signer, when, precert, issuer.spki_sha256, self.config.first_index + position
-                )
-                final = Entry(profile.ca_id, issuer.final_certificate(precert, sct_list), False, 0)
-                pending.append((slot + rng.randrange(1, _MAX_FINAL_DELAY + 1), final))
-                pending.sort(key=lambda item: item[0])
+            if kind == LONE_PRECERT:
+                out.append(Entry(profile.ca_id, issuer.precertificate(req), True, when))
+                continue
+            index = self.config.first_index + position
+            sct_list = functools.partial(self._sct_list, issuer.spki_sha256, when, index)
+            precert_der, final_der = issuer.pair(req, sct_list)
+            out.append(Entry(profile.ca_id, precert_der, True, when))
+            due = slot + rng.randrange(1, _MAX_FINAL_DELAY + 1)
+            pending.append((due, Entry(profile.ca_id, final_der, False, 0)))
+            pending.sort(key=lambda item: item[0])
         return out
+
+    def _sct_list(self, issuer_key_hash: bytes, when: int, index: int, signed_entry: bytes) -> bytes:
+        return embedded_sct_list(self.signer, when, signed_entry, issuer_key_hash, index)
 
     def request(
         self, rng: random.Random, profile: IssuerProfile, ids: Identifiers, when_ms: int
