@@ -1,0 +1,301 @@
+"""The TOML config (DESIGN.md section 4), validated on load with one-line errors that name the key.
+
+Everything a config can say is declared here, so an unknown key (a typo such as `authorised_issuers`) is an
+error rather than a silently ignored setting: a monitor that quietly watches nothing is the failure this
+project exists to prevent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import idna
+
+from ctsentinel.errors import UserError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+SEVERITIES = ("low", "medium", "high", "critical")
+NOTIFY_KINDS = ("stdout", "jsonl", "webhook", "email", "exec")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ConfigError(UserError):
+    """A config problem, reported as `FILE: where: what`."""
+
+
+@dataclass(frozen=True)
+class LogsConfig:
+    list: str = "chrome"                 # "chrome", "apple", a path or an http(s) URL of a log list
+    start: str = "end"                   # where a newly added log starts: "end" or "beginning"
+    poll_interval: float = 10.0          # seconds between tree-head polls of one log
+    refresh_interval: float = 3600.0     # seconds between log list refreshes
+    states: tuple[str, ...] = ("usable", "qualified", "readonly")
+    include: tuple[str, ...] = ()        # only these log URLs (empty: all of the list)
+    exclude: tuple[str, ...] = ()        # never these log URLs
+    batch_size: int = 1000               # most entries asked for in one request (logs may return fewer)
+    requests_per_second: float = 20.0    # per-log request budget
+    concurrency: int = 4                 # per-log requests in flight
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    decode_processes: int = 0            # 0: one per core
+    commit_entries: int = 4096           # most entries committed in one transaction
+
+
+@dataclass(frozen=True)
+class IssuerRule:
+    """An authorized issuer: by SHA-256 of its SubjectPublicKeyInfo, or by organization name."""
+
+    spki_sha256: str | None = None
+    organization: str | None = None
+
+    def text(self) -> str:
+        return f"sha256:{self.spki_sha256}" if self.spki_sha256 else str(self.organization)
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    name: str
+    domains: tuple[str, ...] = ()                  # A-labels, lower case, no trailing dot; "*.x" = subdomains only
+    ips: tuple[IPNetwork, ...] = ()                # single addresses are /32 or /128 networks
+    authorized_issuers: tuple[IssuerRule, ...] = ()
+    authorized_keys: tuple[str, ...] = ()          # hex SHA-256 of subscriber SPKIs
+    approved_certificates: tuple[str, ...] = ()    # hex TBS hashes approved one by one
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    min_severity: str = "low"
+    watches: tuple[str, ...] = ()                  # empty: every watch
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    database: str
+    logs: LogsConfig
+    monitor: MonitorConfig
+    watches: tuple[WatchConfig, ...]
+    notify: tuple[NotifyConfig, ...]
+
+
+class _Reader:
+    """Pops typed values out of one TOML table and reports what is left over as unknown keys."""
+
+    def __init__(self, file: Path, where: str, table: Any) -> None:
+        self.file, self.where = file, where
+        if not isinstance(table, dict):
+            self.fail(f"must be a table, not {type(table).__name__}")
+        self.table = dict(table)
+
+    def fail(self, message: str) -> None:
+        raise ConfigError(f"{self.file}: {self.where}{': ' if self.where else ''}{message}")
+
+    def _take(self, key: str, kinds: tuple[type, ...], kind_name: str, default: Any) -> Any:
+        if key not in self.table:
+            return default
+        value = self.table.pop(key)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            self.fail(f"{key} must be {kind_name}, not {type(value).__name__}")
+        return value
+
+    def string(self, key: str, default: str | None = None) -> Any:
+        return self._take(key, (str,), "a string", default)
+
+    def number(self, key: str, default: float, minimum: float = 0.0) -> float:
+        value = float(self._take(key, (int, float), "a number", default))
+        if value < minimum:
+            self.fail(f"{key} must be at least {minimum:g}")
+        return value
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        value = int(self._take(key, (int,), "an integer", default))
+        if value < minimum:
+            self.fail(f"{key} must be at least {minimum}")
+        return value
+
+    def strings(self, key: str) -> list[str]:
+        values = self._take(key, (list,), "a list of strings", [])
+        for position, value in enumerate(values):
+            if not isinstance(value, str):
+                self.fail(f"{key}[{position}] must be a string, not {type(value).__name__}")
+        return list(values)
+
+    def done(self) -> None:
+        if self.table:
+            self.fail(f"unknown key {sorted(self.table)[0]!r}")
+
+
+def normalize_domain(text: str) -> str:
+    """A watched domain as an A-label in lower case; raises ValueError for what cannot be a DNS name."""
+    name = text.strip().rstrip(".").lower()
+    wildcard = name.startswith("*.")
+    if wildcard:
+        name = name[2:]
+    if not name or any(c.isspace() for c in name) or "/" in name:
+        raise ValueError("not a DNS name")
+    if not name.isascii():
+        name = idna.encode(name, uts46=True).decode("ascii")
+    for label in name.split("."):
+        if not label or len(label) > 63 or not re.fullmatch(r"[a-z0-9_-]+", label):
+            raise ValueError(f"bad label {label!r}")
+    return ("*." if wildcard else "") + name
+
+
+def _issuer_rule(reader: _Reader, key: str, position: int, text: str) -> IssuerRule:
+    if text.lower().startswith("sha256:"):
+        digest = text[7:].strip().lower().replace(":", "")
+        if not _HEX64.match(digest):
+            reader.fail(f"{key}[{position}] {text!r} is not sha256: followed by 64 hex digits")
+        return IssuerRule(spki_sha256=digest)
+    if not text.strip():
+        reader.fail(f"{key}[{position}] is empty")
+    return IssuerRule(organization=text.strip())
+
+
+def _hashes(reader: _Reader, key: str) -> tuple[str, ...]:
+    out = []
+    for position, text in enumerate(reader.strings(key)):
+        digest = text.lower().removeprefix("sha256:").replace(":", "")
+        if not _HEX64.match(digest):
+            reader.fail(f"{key}[{position}] {text!r} is not sha256: followed by 64 hex digits")
+        out.append(digest)
+    return tuple(out)
+
+
+def _watch(file: Path, position: int, table: Any) -> WatchConfig:
+    reader = _Reader(file, f"[[watch]] #{position + 1}", table)
+    name = reader.string("name")
+    if not name:
+        reader.fail("name is required")
+    reader.where = f"[[watch]] {name!r}"
+    domains = []
+    for index, text in enumerate(reader.strings("domains")):
+        try:
+            domains.append(normalize_domain(text))
+        except (ValueError, idna.IDNAError) as exc:
+            reader.fail(f"domains[{index}] {text!r} is not a domain name ({exc})")
+    networks: list[IPNetwork] = []
+    for index, text in enumerate(reader.strings("ips")):
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=True))
+        except ValueError as exc:
+            reader.fail(f"ips[{index}] {text!r} is not an IP address or CIDR range ({exc})")
+    issuers = tuple(
+        _issuer_rule(reader, "authorized_issuers", index, text)
+        for index, text in enumerate(reader.strings("authorized_issuers"))
+    )
+    watch = WatchConfig(
+        name=name,
+        domains=tuple(dict.fromkeys(domains)),
+        ips=tuple(dict.fromkeys(networks)),
+        authorized_issuers=issuers,
+        authorized_keys=_hashes(reader, "authorized_keys"),
+        approved_certificates=_hashes(reader, "approved_certificates"),
+    )
+    reader.done()
+    if not watch.domains and not watch.ips:
+        reader.fail("watches nothing: give domains or ips")
+    return watch
+
+
+def _notify(file: Path, position: int, table: Any) -> NotifyConfig:
+    reader = _Reader(file, f"[[notify]] #{position + 1}", table)
+    kind = reader.string("kind")
+    if kind not in NOTIFY_KINDS:
+        reader.fail(f"kind must be one of {', '.join(NOTIFY_KINDS)}, not {kind!r}")
+    min_severity = reader.string("min_severity", "low")
+    if min_severity not in SEVERITIES:
+        reader.fail(f"min_severity must be one of {', '.join(SEVERITIES)}, not {min_severity!r}")
+    watches = tuple(reader.strings("watches"))
+    # Channel options are checked by the channel itself when it is built (issue 6); they are kept as given.
+    return NotifyConfig(kind=kind, options=dict(reader.table), min_severity=min_severity, watches=watches)
+
+
+def _resolve_database(url: str, base: Path) -> str:
+    """A relative SQLite path is taken relative to the config file, not to wherever the command runs."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    top = _Reader(path, "", data)
+    database = top.string("database", "sqlite:///ctsentinel.db")
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", database):
+        top.fail(f"database {database!r} must be a sqlite:/// or postgresql:// URL")
+
+    logs_reader = _Reader(path, "[logs]", top.table.pop("logs", {}))
+    logs = LogsConfig(
+        list=logs_reader.string("list", "chrome"),
+        start=logs_reader.string("start", "end"),
+        poll_interval=logs_reader.number("poll_interval", 10.0, minimum=0.05),
+        refresh_interval=logs_reader.number("refresh_interval", 3600.0, minimum=1.0),
+        states=tuple(logs_reader.strings("states")) or LogsConfig.states,
+        include=tuple(logs_reader.strings("include")),
+        exclude=tuple(logs_reader.strings("exclude")),
+        batch_size=logs_reader.integer("batch_size", 1000, minimum=1),
+        requests_per_second=logs_reader.number("requests_per_second", 20.0, minimum=0.01),
+        concurrency=logs_reader.integer("concurrency", 4, minimum=1),
+    )
+    if logs.start not in ("end", "beginning"):
+        logs_reader.fail(f"start must be \"end\" or \"beginning\", not {logs.start!r}")
+    logs_reader.done()
+
+    monitor_reader = _Reader(path, "[monitor]", top.table.pop("monitor", {}))
+    monitor = MonitorConfig(
+        decode_processes=monitor_reader.integer("decode_processes", 0),
+        commit_entries=monitor_reader.integer("commit_entries", 4096, minimum=1),
+    )
+    monitor_reader.done()
+
+    watch_tables = top.table.pop("watch", [])
+    notify_tables = top.table.pop("notify", [])
+    if not isinstance(watch_tables, list):
+        top.fail("watch must be an array of tables: write [[watch]]")
+    if not isinstance(notify_tables, list):
+        top.fail("notify must be an array of tables: write [[notify]]")
+    top.done()
+    watches = tuple(_watch(path, i, t) for i, t in enumerate(watch_tables))
+    names = [w.name for w in watches]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise ConfigError(f"{path}: [[watch]] name {duplicate!r} is used twice")
+    notify = tuple(_notify(path, i, t) for i, t in enumerate(notify_tables))
+    unknown = next((w for n in notify for w in n.watches if w not in names), None)
+    if unknown:
+        raise ConfigError(f"{path}: [[notify]] names watch {unknown!r}, which no [[watch]] defines")
+    return Config(
+        path=path,
+        database=_resolve_database(database, path.parent),
+        logs=logs,
+        monitor=monitor,
+        watches=watches,
+        notify=notify,
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found (pass -c FILE)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read the config: {exc}") from None
+    return parse_config(text, file.resolve())

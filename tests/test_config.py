@@ -1,0 +1,75 @@
+"""The config is validated on load, with one line naming the file, the place and the problem."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from ctsentinel.config import ConfigError, load_config, parse_config
+
+GOOD = """
+database = "sqlite:///state/ct.db"
+[logs]
+list = "chrome"
+start = "beginning"
+[[watch]]
+name = "cloudflare-dns"
+domains = ["one.one.one.one", "Cloudflare-DNS.com.", "bücher.de", "*.example.org"]
+ips = ["1.1.1.1", "1.0.0.1", "2606:4700:4700::/48"]
+authorized_issuers = ["sha256:DE6B5FEA14555FE1CBB95C9D67501BB02DB54A59FE62E61AB07446A53D3367A1", "DigiCert Inc"]
+[[notify]]
+kind = "webhook"
+url = "http://127.0.0.1:9000/hook"
+min_severity = "high"
+"""
+
+
+def test_good_config(tmp_path: Path) -> None:
+    config = parse_config(GOOD, tmp_path / "ctsentinel.toml")
+    assert config.database == f"sqlite:///{tmp_path}/state/ct.db"
+    assert config.logs.start == "beginning"
+    (watch,) = config.watches
+    assert watch.domains == ("one.one.one.one", "cloudflare-dns.com", "xn--bcher-kva.de", "*.example.org")
+    assert watch.ips[2] == ipaddress.ip_network("2606:4700:4700::/48")
+    assert watch.authorized_issuers[0].spki_sha256 == "de6b5fea14555fe1cbb95c9d67501bb02db54a59fe62e61ab07446a53d3367a1"
+    assert watch.authorized_issuers[1].organization == "DigiCert Inc"
+    assert config.notify[0].options == {"url": "http://127.0.0.1:9000/hook"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("1.0.0.1", "1.0.0.300"), "ips[1] '1.0.0.300' is not an IP address or CIDR range"),
+        (("2606:4700:4700::/48", "1.1.1.1/8"), "ips[2] '1.1.1.1/8' is not an IP address or CIDR range"),
+        (("authorized_issuers", "authorised_issuers"), "unknown key 'authorised_issuers'"),
+        (("sha256:DE6B", "sha256:ZZ6B"), "authorized_issuers[0]"),
+        (('start = "beginning"', 'start = "middle"'), "start must be"),
+        (('kind = "webhook"', 'kind = "pager"'), "kind must be one of"),
+        (('"one.one.one.one"', '"bad name.com"'), "domains[0] 'bad name.com' is not a domain name"),
+        (("[logs]", "[logz]"), "unknown key 'logz'"),
+        (('min_severity = "high"', 'min_severity = "urgent"'), "min_severity must be one of"),
+        (('database = "sqlite:///state/ct.db"', 'database = "mysql://x"'), "must be a sqlite:/// or postgresql://"),
+    ],
+)
+def test_bad_config_is_one_precise_line(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    text = GOOD.replace(*change)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "c.toml")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(str(tmp_path / "c.toml"))
+
+
+def test_missing_and_unparseable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+    (tmp_path / "bad.toml").write_text("database = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_watch_needs_something_to_watch(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="watches nothing"):
+        parse_config('[[watch]]\nname = "x"\n', tmp_path / "c.toml")
