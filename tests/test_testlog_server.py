@@ -159,7 +159,7 @@ def test_proofs_verify_against_published_heads(filled: BackgroundLog, pki: Pki) 
     with pytest.raises(ProofError):
         merkle.verify_consistency(old.tree_size, new.tree_size, proof, bytes(32), new.root_hash)
     assert get_json(url + "ct/v1/get-sth-consistency?first=5&second=5") == {"consistency": []}
-    for query in ["first=6&second=5", f"first=1&second={new.tree_size + 1}", "first=1"]:
+    for query in ["first=6&second=5", f"first=1&second={new.tree_size + 1}", "first=1", "first=0&second=5"]:
         assert request(url + "ct/v1/get-sth-consistency?" + query).status == 400
 
     leaf_input, _extra, path = sth.parse_entry_and_proof_response(

@@ -58,7 +58,7 @@ async def _add(request: web.Request, precert: bool) -> web.Response:
     service = _service(request)
     try:
         body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
         raise bad_request("body is not JSON") from None
     chain_b64 = body.get("chain") if isinstance(body, dict) else None
     if not isinstance(chain_b64, list) or not all(isinstance(c, str) for c in chain_b64):
@@ -92,11 +92,14 @@ async def get_sth(request: web.Request) -> web.Response:
 async def get_sth_consistency(request: web.Request) -> web.Response:
     first, second = _int_param(request, "first"), _int_param(request, "second")
     view = _service(request).view()
+    if first == 0:
+        # As Trillian-based logs answer: there is no consistency proof from the empty tree.
+        raise bad_request("first must be at least 1")
     if first > second:
         raise bad_request(f"first {first} is greater than second {second}")
     if second > view.size:
         raise bad_request(f"second {second} is beyond the tree size {view.size}")
-    proof = [] if first in (0, second) else view.tree.consistency_proof(first, second)
+    proof = [] if first == second else view.tree.consistency_proof(first, second)
     return json_response({"consistency": _b64(proof)})
 
 

@@ -89,10 +89,10 @@ async def post_faults(request: web.Request) -> web.Response:
     try:
         to_set, to_clear = parse_admin_request(await request.json())
         service.apply(to_set, to_clear)
-    except json.JSONDecodeError:
+    except ValueError as exc:  # JSONDecodeError, bytes that are not UTF-8, or a FaultError
+        if isinstance(exc, FaultError):
+            return _json({"error": str(exc)}, status=400)
         return _json({"error": "body is not JSON"}, status=400)
-    except FaultError as exc:
-        return _json({"error": str(exc)}, status=400)
     return _json(service.faults.to_json())
 
 
