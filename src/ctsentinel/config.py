@@ -48,6 +48,7 @@ class LogsConfig:
 class MonitorConfig:
     decode_processes: int = 0            # 0: one per core
     commit_entries: int = 4096           # most entries committed in one transaction
+    store: str = "matched"               # "matched": certificates that match a watch; "all": every one
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,10 @@ def parse_config(text: str, path: Path) -> Config:
     monitor = MonitorConfig(
         decode_processes=monitor_reader.integer("decode_processes", 0),
         commit_entries=monitor_reader.integer("commit_entries", 4096, minimum=1),
+        store=monitor_reader.string("store", "matched"),
     )
+    if monitor.store not in ("matched", "all"):
+        monitor_reader.fail(f"store must be \"matched\" or \"all\", not {monitor.store!r}")
     monitor_reader.done()
 
     watch_tables = top.table.pop("watch", [])
