@@ -19,7 +19,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src/ctsentinel/ct src/ctsentinel/certs
+	$(BIN)/mypy src/ctsentinel/ct src/ctsentinel/certs src/ctsentinel/watch
 
 bench: $(STAMP)
 	set -e; for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f; done

@@ -1,0 +1,89 @@
+"""Authorization policy of one watch: is this matching certificate one its owner allowed?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ctsentinel.certs.record import CertRecord
+from ctsentinel.watch.finding import (
+    AUTHORIZED,
+    MALFORMED,
+    SEVERITY_OF,
+    UNAUTHORIZED_ISSUER,
+    UNAUTHORIZED_KEY,
+    Finding,
+)
+
+
+class IssuerSpec(Protocol):
+    @property
+    def spki_sha256(self) -> str | None: ...
+    @property
+    def organization(self) -> str | None: ...
+
+
+def organizations(dn: str) -> frozenset[str]:
+    """The O= values of an RFC 4514 DN string, case-folded ("O=Let's Encrypt" -> "let's encrypt")."""
+    found = []
+    attribute: list[str] = []
+    escaped = False
+    for char in dn + ",":
+        if escaped:
+            attribute.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in ",+":
+            name, _, value = "".join(attribute).partition("=")
+            if name.strip().upper() in ("O", "2.5.4.10"):
+                found.append(value.strip().casefold())
+            attribute = []
+        else:
+            attribute.append(char)
+    return frozenset(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    watch: str
+    issuer_hashes: frozenset[str]
+    issuer_organizations: frozenset[str]
+    subscriber_keys: frozenset[str]
+    approved: frozenset[str]
+
+    @classmethod
+    def build(
+        cls,
+        watch: str,
+        issuers: Sequence[IssuerSpec],
+        keys: Sequence[str],
+        approved: Sequence[str],
+    ) -> Policy:
+        return cls(
+            watch=watch,
+            issuer_hashes=frozenset(i.spki_sha256.lower() for i in issuers if i.spki_sha256),
+            issuer_organizations=frozenset(i.organization.casefold() for i in issuers if i.organization),
+            subscriber_keys=frozenset(k.lower() for k in keys),
+            approved=frozenset(a.lower() for a in approved),
+        )
+
+    def judge(self, record: CertRecord, matched: tuple[str, ...], issuer_orgs: frozenset[str]) -> Finding:
+        reason = self._reason(record, issuer_orgs)
+        return Finding(self.watch, reason, SEVERITY_OF[reason], matched)
+
+    def _reason(self, record: CertRecord, issuer_orgs: frozenset[str]) -> str:
+        if self.approved and (record.tbs_sha256 in self.approved or record.sha256 in self.approved):
+            return AUTHORIZED
+        issuer_ok = record.issuer_spki_sha256 in self.issuer_hashes or bool(
+            self.issuer_organizations & issuer_orgs
+        )
+        if not issuer_ok:
+            return UNAUTHORIZED_ISSUER
+        if self.subscriber_keys and record.subject_spki_sha256 not in self.subscriber_keys:
+            return UNAUTHORIZED_KEY
+        if record.error is not None:
+            # An authorized CA's certificate we could not fully read may name more than we saw.
+            return MALFORMED
+        return AUTHORIZED
