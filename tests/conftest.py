@@ -47,11 +47,12 @@ class TestLogProcess:
     url: str
     directory: Path
     process: subprocess.Popen[str]
+    stderr_path: Path
 
-    def stop(self) -> int:
-        """SIGTERM, then the exit status (the server shuts down cleanly on it)."""
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send sig (SIGTERM or SIGINT: the server shuts down cleanly on both), then the exit status."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
         return self.process.wait(timeout=30)
 
 
@@ -65,7 +66,8 @@ def testlog_process_factory(tmp_path: Path) -> Iterator[Callable[..., TestLogPro
         directory = directory or tmp_path / f"plog{len(started)}"
         cmd = [sys.executable, "-m", "ctsentinel.cli", "testlog", "serve", "--dir", str(directory), *args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        stderr = open(tmp_path / f"plog{len(started)}.stderr", "w+")  # noqa: SIM115 - lives as long as the process
+        stderr_path = tmp_path / f"plog{len(started)}.stderr"
+        stderr = open(stderr_path, "w+")  # noqa: SIM115 - lives as long as the process
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         assert process.stdout is not None
         line = process.stdout.readline()  # pytest-timeout bounds a server that never prints
@@ -75,7 +77,7 @@ def testlog_process_factory(tmp_path: Path) -> Iterator[Callable[..., TestLogPro
             stderr.seek(0)
             raise RuntimeError(f"testlog serve did not start: {line!r} {stderr.read()[-2000:]}")
         url = line.split()[2]
-        running = TestLogProcess(url, directory, process)
+        running = TestLogProcess(url, directory, process, stderr_path)
         started.append(running)
         return running
 

@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import json
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -354,7 +355,8 @@ def test_cli_serve_prints_its_url_and_stops_cleanly(
     assert proc.stop() == 0
     again = testlog_process_factory(directory)
     assert get_sth(again.url) == head
-    assert again.stop() == 0
+    assert again.stop(signal.SIGINT) == 0
+    assert "Traceback" not in proc.stderr_path.read_text() + again.stderr_path.read_text()
 
 
 def test_cli_refuses_unknown_fault(tmp_path: Path) -> None:
