@@ -28,6 +28,7 @@ from ctsentinel.testlog.service import SERVICE, ServeConfig, TestLogService
 from ctsentinel.testlog.storage import LogStorage, StorageError, now_ms
 
 BASE_PATH = "/testlog/"
+JSON = "application/json"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 log = logging.getLogger("ctsentinel.testlog")
 
@@ -56,11 +57,7 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
         return web.Response(status=429, text="Too Many Requests\n", headers=headers)
     response = await handler(request)
-    if (
-        "truncated-json" in faults
-        and isinstance(response, web.Response)
-        and response.content_type == ("application/json")
-    ):
+    if "truncated-json" in faults and isinstance(response, web.Response) and response.content_type == JSON:
         body = response.body
         if isinstance(body, bytes) and body:
             response.body = body[: len(body) // 2]
