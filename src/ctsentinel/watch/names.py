@@ -15,11 +15,11 @@ class DomainIndex:
 
     def __init__(self) -> None:
         # domain -> watch ids that cover the domain itself and its subdomains
-        self._with_apex: dict[str, tuple[int, ...]] = {}
+        self._with_apex: dict[str, list[int]] = {}
         # domain -> watch ids that cover only its subdomains ("*.domain" in the config)
-        self._below_only: dict[str, tuple[int, ...]] = {}
+        self._below_only: dict[str, list[int]] = {}
         # parent -> watch ids on a domain exactly one label below it (a wildcard "*.parent" covers those)
-        self._by_parent: dict[str, tuple[int, ...]] = {}
+        self._by_parent: dict[str, list[int]] = {}
 
     def add(self, domain: str, watch_id: int) -> None:
         if domain.startswith("*."):
@@ -69,7 +69,8 @@ class DomainIndex:
         yield from self._by_parent.get(base, ())
 
 
-def _add(table: dict[str, tuple[int, ...]], key: str, watch_id: int) -> None:
-    ids = table.get(key, ())
-    if watch_id not in ids:
-        table[key] = (*ids, watch_id)
+def _add(table: dict[str, list[int]], key: str, watch_id: int) -> None:
+    # Watches are added in increasing id order, so a repeat can only be the last id: O(1) per add.
+    ids = table.setdefault(key, [])
+    if not ids or ids[-1] != watch_id:
+        ids.append(watch_id)

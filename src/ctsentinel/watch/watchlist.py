@@ -48,7 +48,8 @@ class Watchlist:
         for watch_id, watch in enumerate(watches):
             for domain in watch.domains:
                 domains.add(domain, watch_id)
-            networks.extend((network, watch_id) for network in watch.ips)
+            for network in watch.ips:
+                networks.append((network, watch_id))
             policies.append(
                 Policy.build(
                     watch.name, watch.authorized_issuers, watch.authorized_keys, watch.approved_certificates
