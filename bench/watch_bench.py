@@ -39,9 +39,14 @@ def make_watches(count: int, rng: random.Random) -> list[Watch]:
     for number in range(count):
         if number % 4 == 3:
             prefix = rng.choice([32, 24, 16])
-            net = ipaddress.ip_network(f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.0/24")
-            watches.append(Watch(f"w{number}", (), (ipaddress.ip_network(f"{net.network_address}/{prefix}",
-                                                                          strict=False),)))
+            net = ipaddress.ip_network(
+                f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.0/24"
+            )
+            watches.append(
+                Watch(
+                    f"w{number}", (), (ipaddress.ip_network(f"{net.network_address}/{prefix}", strict=False),)
+                )
+            )
         else:
             watches.append(Watch(f"w{number}", (domain(rng),), ()))
     return watches
@@ -55,12 +60,27 @@ def make_records(count: int, watches: list[Watch], rng: random.Random) -> list[C
         for _ in range(rng.choice([1, 1, 2, 2, 3, 4, 10])):
             base = rng.choice(watched) if rng.random() < 0.01 else domain(rng)
             names.append(rng.choice(["", "www.", "*.", "api.eu."]) + base)
-        ips = [f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
-               for _ in range(1 if rng.random() < 0.05 else 0)]
-        records.append(CertRecord(serial="01", issuer="CN=Bench CA,O=Bench", issuer_spki_sha256="00" * 32,
-                                  subject=None, subject_spki_sha256="11" * 32, dns_names=names, ip_addresses=ips,
-                                  not_before=None, not_after=None, sha256="22" * 32, tbs_sha256="33" * 32,
-                                  precert=False, error=None))
+        ips = [
+            f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+            for _ in range(1 if rng.random() < 0.05 else 0)
+        ]
+        records.append(
+            CertRecord(
+                serial="01",
+                issuer="CN=Bench CA,O=Bench",
+                issuer_spki_sha256="00" * 32,
+                subject=None,
+                subject_spki_sha256="11" * 32,
+                dns_names=names,
+                ip_addresses=ips,
+                not_before=None,
+                not_after=None,
+                sha256="22" * 32,
+                tbs_sha256="33" * 32,
+                precert=False,
+                error=None,
+            )
+        )
     return records
 
 
@@ -90,7 +110,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     args = parser.parse_args()
     rng = random.Random(7)
-    print(f"{'watch items':>12} {'build s':>8} {'index us/cert':>14} {'naive us/cert':>14} {'ratio':>7} {'findings':>9}")
+    print(
+        f"{'watch items':>12} {'build s':>8} {'index us/cert':>14} {'naive us/cert':>14} {'ratio':>7} {'findings':>9}"
+    )
     for count in (10, 1_000, 100_000):
         watches = make_watches(count, rng)
         records = make_records(args.records, watches, rng)
@@ -102,7 +124,9 @@ def main() -> None:
         # The naive scan is linear in the watch count: time it on a sample and report per certificate.
         sample = records[: max(50, args.records // (count // 10 + 1))]
         naive = measure(lambda r, w=watches: naive_matches(r, w), sample)
-        print(f"{count:>12,} {build:>8.2f} {indexed:>14.2f} {naive:>14.1f} {naive / indexed:>6.0f}x {findings:>9,}")
+        print(
+            f"{count:>12,} {build:>8.2f} {indexed:>14.2f} {naive:>14.1f} {naive / indexed:>6.0f}x {findings:>9,}"
+        )
 
 
 if __name__ == "__main__":
