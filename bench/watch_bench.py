@@ -111,7 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     print(
-        f"{'watch items':>12} {'build s':>8} {'index us/cert':>14} {'naive us/cert':>14} {'ratio':>7} {'findings':>9}"
+        f"{'watch items':>12} {'build s':>8} {'index us/cert':>14} {'naive us/cert':>14} "
+        f"{'ratio':>7} {'findings':>9}"
     )
     for count in (10, 1_000, 100_000):
         watches = make_watches(count, rng)
@@ -125,7 +126,8 @@ def main() -> None:
         sample = records[: max(50, args.records // (count // 10 + 1))]
         naive = measure(lambda r, w=watches: naive_matches(r, w), sample)
         print(
-            f"{count:>12,} {build:>8.2f} {indexed:>14.2f} {naive:>14.1f} {naive / indexed:>6.0f}x {findings:>9,}"
+            f"{count:>12,} {build:>8.2f} {indexed:>14.2f} {naive:>14.1f} "
+            f"{naive / indexed:>6.0f}x {findings:>9,}"
         )
 
 

@@ -62,7 +62,9 @@ def test_sth_bad_signature(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("field", ["sha256_root_hash", "tree_head_signature"])
 def test_sth_flipped_byte_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path, field: str) -> None:
     index = 5 if field == "sha256_root_hash" else 20
-    path = flipped(tmp_path, "get-sth_2741521.json", lambda o: o.__setitem__(field, flip_b64(o[field], index)))
+    path = flipped(
+        tmp_path, "get-sth_2741521.json", lambda o: o.__setitem__(field, flip_b64(o[field], index))
+    )
     code, _, err = run(capsys, "sth", path, "--key", d("google-pilot.pem"))
     assert code == 1 and "does not verify" in err
 
@@ -97,7 +99,12 @@ def test_consistency_tampered_proof(capsys: pytest.CaptureFixture[str], tmp_path
 
     proof = flipped(tmp_path, "get-sth-consistency_1979426_2741521.json", mutate)
     code, out, _ = run(
-        capsys, "consistency", d("get-sth_1979426.json"), d("get-sth_2741521.json"), proof, "--key",
+        capsys,
+        "consistency",
+        d("get-sth_1979426.json"),
+        d("get-sth_2741521.json"),
+        proof,
+        "--key",
         d("google-pilot.pem"),
     )
     assert code == 1
@@ -112,8 +119,19 @@ def test_entries_pilot(capsys: pytest.CaptureFixture[str]) -> None:
     assert records[0]["dns_names"][0] == "mail.google.com"
     assert all(r["precert"] is False and r["error"] is None for r in records)
     assert list(records[0]) == [
-        "serial", "issuer", "issuer_spki_sha256", "subject", "subject_spki_sha256", "dns_names",
-        "ip_addresses", "not_before", "not_after", "sha256", "tbs_sha256", "precert", "error",
+        "serial",
+        "issuer",
+        "issuer_spki_sha256",
+        "subject",
+        "subject_spki_sha256",
+        "dns_names",
+        "ip_addresses",
+        "not_before",
+        "not_after",
+        "sha256",
+        "tbs_sha256",
+        "precert",
+        "error",
     ]
 
 
@@ -154,7 +172,7 @@ def test_checkpoint_sycamore_invalid(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_checkpoint_ed25519_sumdb(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(capsys, "checkpoint", d("sumdb.checkpoint"), "--key", d("sumdb.vkey"))
+    code, _, err = run(capsys, "checkpoint", d("sumdb.checkpoint"), "--key", d("sumdb.vkey"))
     assert code == 0, err
     tampered = tmp_path / "cp"
     tampered.write_bytes((DATA / "sumdb.checkpoint").read_bytes().replace(b"6476701", b"6476702"))
@@ -176,7 +194,13 @@ def test_tile_matches_hash_tile(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 def test_sct_real_pilot_valid(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
-        capsys, "sct", d("google-sct0.bin"), "--cert", d("google-cert.bin"), "--key", d("google-pilot-pubkey.bin")
+        capsys,
+        "sct",
+        d("google-sct0.bin"),
+        "--cert",
+        d("google-cert.bin"),
+        "--key",
+        d("google-pilot-pubkey.bin"),
     )
     assert code == 0, err
     assert json.loads(out)["scts"][0]["signature"] == "valid"
@@ -184,7 +208,13 @@ def test_sct_real_pilot_valid(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_sct_real_symantec_bad(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(
-        capsys, "sct", d("symantec-bad-sct.bin"), "--cert", d("www.google.com.pem"), "--key", d("symantec.pem")
+        capsys,
+        "sct",
+        d("symantec-bad-sct.bin"),
+        "--cert",
+        d("www.google.com.pem"),
+        "--key",
+        d("symantec.pem"),
     )
     assert code == 1 and "does not verify" in err
 

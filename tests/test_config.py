@@ -18,7 +18,10 @@ start = "beginning"
 name = "cloudflare-dns"
 domains = ["one.one.one.one", "Cloudflare-DNS.com.", "bücher.de", "*.example.org"]
 ips = ["1.1.1.1", "1.0.0.1", "2606:4700:4700::/48"]
-authorized_issuers = ["sha256:DE6B5FEA14555FE1CBB95C9D67501BB02DB54A59FE62E61AB07446A53D3367A1", "DigiCert Inc"]
+authorized_issuers = [
+  "sha256:DE6B5FEA14555FE1CBB95C9D67501BB02DB54A59FE62E61AB07446A53D3367A1",
+  "DigiCert Inc",
+]
 [[notify]]
 kind = "webhook"
 url = "http://127.0.0.1:9000/hook"
@@ -33,7 +36,10 @@ def test_good_config(tmp_path: Path) -> None:
     (watch,) = config.watches
     assert watch.domains == ("one.one.one.one", "cloudflare-dns.com", "xn--bcher-kva.de", "*.example.org")
     assert watch.ips[2] == ipaddress.ip_network("2606:4700:4700::/48")
-    assert watch.authorized_issuers[0].spki_sha256 == "de6b5fea14555fe1cbb95c9d67501bb02db54a59fe62e61ab07446a53d3367a1"
+    assert (
+        watch.authorized_issuers[0].spki_sha256
+        == "de6b5fea14555fe1cbb95c9d67501bb02db54a59fe62e61ab07446a53d3367a1"
+    )
     assert watch.authorized_issuers[1].organization == "DigiCert Inc"
     assert config.notify[0].options == {"url": "http://127.0.0.1:9000/hook"}
 
@@ -50,7 +56,10 @@ def test_good_config(tmp_path: Path) -> None:
         (('"one.one.one.one"', '"bad name.com"'), "domains[0] 'bad name.com' is not a domain name"),
         (("[logs]", "[logz]"), "unknown key 'logz'"),
         (('min_severity = "high"', 'min_severity = "urgent"'), "min_severity must be one of"),
-        (('database = "sqlite:///state/ct.db"', 'database = "mysql://x"'), "must be a sqlite:/// or postgresql://"),
+        (
+            ('database = "sqlite:///state/ct.db"', 'database = "mysql://x"'),
+            "must be a sqlite:/// or postgresql://",
+        ),
     ],
 )
 def test_bad_config_is_one_precise_line(tmp_path: Path, change: tuple[str, str], message: str) -> None:

@@ -82,17 +82,17 @@ authorized_issuers = ["sha256:{spki_hash(AUTHORIZED_CA)}"]
 @pytest.mark.parametrize(
     ("dns", "ips", "cn", "matched"),
     [
-        ([], ["1.1.1.1"], None, ("1.1.1.1",)),                      # iPAddress SAN: the Fina certificates
-        (["1.1.1.1"], [], None, ("1.1.1.1",)),                      # IP text in a dNSName SAN
-        (["1.1.1.1."], [], None, ("1.1.1.1",)),                     # ... with a trailing dot
-        ([], [], "1.1.1.1", ("1.1.1.1",)),                          # ... in the subject CN
-        ([], ["::ffff:1.1.1.1"], None, ("1.1.1.1",)),               # IPv4-mapped IPv6 iPAddress
+        ([], ["1.1.1.1"], None, ("1.1.1.1",)),  # iPAddress SAN: the Fina certificates
+        (["1.1.1.1"], [], None, ("1.1.1.1",)),  # IP text in a dNSName SAN
+        (["1.1.1.1."], [], None, ("1.1.1.1",)),  # ... with a trailing dot
+        ([], [], "1.1.1.1", ("1.1.1.1",)),  # ... in the subject CN
+        ([], ["::ffff:1.1.1.1"], None, ("1.1.1.1",)),  # IPv4-mapped IPv6 iPAddress
         ([], ["2606:4700:4700::1111"], None, ("2606:4700:4700::1111",)),  # inside the watched /48
         (["cloudflare-dns.com"], [], None, ("cloudflare-dns.com",)),
         (["security.cloudflare-dns.com"], [], None, ("security.cloudflare-dns.com",)),  # a subdomain
-        (["*.cloudflare-dns.com"], [], None, ("*.cloudflare-dns.com",)),                # a wildcard below
-        (["*.one.one.one"], [], None, ("*.one.one.one",)),         # wildcard covering one.one.one.one
-        (["Cloudflare-DNS.COM"], [], None, ("cloudflare-dns.com",)),                    # case
+        (["*.cloudflare-dns.com"], [], None, ("*.cloudflare-dns.com",)),  # a wildcard below
+        (["*.one.one.one"], [], None, ("*.one.one.one",)),  # wildcard covering one.one.one.one
+        (["Cloudflare-DNS.COM"], [], None, ("cloudflare-dns.com",)),  # case
         (["test1.hr", "test12.hr"], ["1.1.1.1", "2.2.2.2", "10.1.10.10"], None, ("1.1.1.1",)),
     ],
 )
@@ -110,7 +110,7 @@ def test_every_way_an_address_or_name_appears(
     ("dns", "ips"),
     [
         (["notcloudflare-dns.com", "cloudflare-dns.com.evil.net", "one.one.one"], []),
-        (["*.one.one"], []),                 # covers one.one.one, not one.one.one.one
+        (["*.one.one"], []),  # covers one.one.one, not one.one.one.one
         ([], ["1.1.1.2", "1.0.0.0", "2606:4700:4701::1", "::1.1.1.1"]),
         (["1.1.1.1.example"], []),
     ],
@@ -175,7 +175,9 @@ def test_several_watches_one_finding_each() -> None:
     )
     findings = wl.match(make_record(["test1.hr"], ["1.1.1.1"]))
     assert [(f.watch, f.matched) for f in findings] == [
-        ("a", ("1.1.1.1",)), ("b", ("1.1.1.1",)), ("c", ("test1.hr", "1.1.1.1"))
+        ("a", ("1.1.1.1",)),
+        ("b", ("1.1.1.1",)),
+        ("c", ("test1.hr", "1.1.1.1")),
     ]
     assert [f.watch for f in wl.match(make_record([], ["1.1.2.3"]))] == ["a"]
 
@@ -197,8 +199,20 @@ def test_domain_index_against_brute_force() -> None:
     index = DomainIndex()
     for watch_id, domain in enumerate(watched):
         index.add(domain, watch_id)
-    names = ["example.com", "q.a.example.com", "b.example.com", "c.b.example.com", "*.b.example.com",
-             "*.example.com", "foo.org", "*.y.z.net", "y.z.net", "*.z.net", "com", "*.com"]
+    names = [
+        "example.com",
+        "q.a.example.com",
+        "b.example.com",
+        "c.b.example.com",
+        "*.b.example.com",
+        "*.example.com",
+        "foo.org",
+        "*.y.z.net",
+        "y.z.net",
+        "*.z.net",
+        "com",
+        "*.com",
+    ]
 
     def brute(name: str) -> set[int]:
         out = set()
@@ -208,8 +222,10 @@ def test_domain_index_against_brute_force() -> None:
             if name.startswith("*."):
                 covered_base = name[2:]
                 # a label under covered_base falls under base, or is base itself
-                if covered_base == base or covered_base.endswith("." + base) or (
-                    not below_only and base.partition(".")[2] == covered_base
+                if (
+                    covered_base == base
+                    or covered_base.endswith("." + base)
+                    or (not below_only and base.partition(".")[2] == covered_base)
                 ):
                     out.add(watch_id)
             elif name.endswith("." + base) or (name == base and not below_only):

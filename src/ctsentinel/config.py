@@ -32,23 +32,23 @@ class ConfigError(UserError):
 
 @dataclass(frozen=True)
 class LogsConfig:
-    list: str = "chrome"                 # "chrome", "apple", a path or an http(s) URL of a log list
-    start: str = "end"                   # where a newly added log starts: "end" or "beginning"
-    poll_interval: float = 10.0          # seconds between tree-head polls of one log
-    refresh_interval: float = 3600.0     # seconds between log list refreshes
+    list: str = "chrome"  # "chrome", "apple", a path or an http(s) URL of a log list
+    start: str = "end"  # where a newly added log starts: "end" or "beginning"
+    poll_interval: float = 10.0  # seconds between tree-head polls of one log
+    refresh_interval: float = 3600.0  # seconds between log list refreshes
     states: tuple[str, ...] = ("usable", "qualified", "readonly")
-    include: tuple[str, ...] = ()        # only these log URLs (empty: all of the list)
-    exclude: tuple[str, ...] = ()        # never these log URLs
-    batch_size: int = 1000               # most entries asked for in one request (logs may return fewer)
-    requests_per_second: float = 20.0    # per-log request budget
-    concurrency: int = 4                 # per-log requests in flight
+    include: tuple[str, ...] = ()  # only these log URLs (empty: all of the list)
+    exclude: tuple[str, ...] = ()  # never these log URLs
+    batch_size: int = 1000  # most entries asked for in one request (logs may return fewer)
+    requests_per_second: float = 20.0  # per-log request budget
+    concurrency: int = 4  # per-log requests in flight
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    decode_processes: int = 0            # 0: one per core
-    commit_entries: int = 4096           # most entries committed in one transaction
-    store: str = "matched"               # "matched": certificates that match a watch; "all": every one
+    decode_processes: int = 0  # 0: one per core
+    commit_entries: int = 4096  # most entries committed in one transaction
+    store: str = "matched"  # "matched": certificates that match a watch; "all": every one
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,11 @@ class IssuerRule:
 @dataclass(frozen=True)
 class WatchConfig:
     name: str
-    domains: tuple[str, ...] = ()                  # A-labels, lower case, no trailing dot; "*.x" = subdomains only
-    ips: tuple[IPNetwork, ...] = ()                # single addresses are /32 or /128 networks
+    domains: tuple[str, ...] = ()  # A-labels, lower case, no trailing dot; "*.x" = subdomains only
+    ips: tuple[IPNetwork, ...] = ()  # single addresses are /32 or /128 networks
     authorized_issuers: tuple[IssuerRule, ...] = ()
-    authorized_keys: tuple[str, ...] = ()          # hex SHA-256 of subscriber SPKIs
-    approved_certificates: tuple[str, ...] = ()    # hex TBS hashes approved one by one
+    authorized_keys: tuple[str, ...] = ()  # hex SHA-256 of subscriber SPKIs
+    approved_certificates: tuple[str, ...] = ()  # hex TBS hashes approved one by one
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class NotifyConfig:
     kind: str
     options: Mapping[str, Any] = field(default_factory=dict)
     min_severity: str = "low"
-    watches: tuple[str, ...] = ()                  # empty: every watch
+    watches: tuple[str, ...] = ()  # empty: every watch
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ def _resolve_database(url: str, base: Path) -> str:
     """A relative SQLite path is taken relative to the config file, not to wherever the command runs."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str((base / url[len(prefix):]).resolve())
+        return prefix + str((base / url[len(prefix) :]).resolve())
     return url
 
 
@@ -255,7 +255,7 @@ def parse_config(text: str, path: Path) -> Config:
         concurrency=logs_reader.integer("concurrency", 4, minimum=1),
     )
     if logs.start not in ("end", "beginning"):
-        logs_reader.fail(f"start must be \"end\" or \"beginning\", not {logs.start!r}")
+        logs_reader.fail(f'start must be "end" or "beginning", not {logs.start!r}')
     logs_reader.done()
 
     monitor_reader = _Reader(path, "[monitor]", top.table.pop("monitor", {}))
@@ -265,7 +265,7 @@ def parse_config(text: str, path: Path) -> Config:
         store=monitor_reader.string("store", "matched"),
     )
     if monitor.store not in ("matched", "all"):
-        monitor_reader.fail(f"store must be \"matched\" or \"all\", not {monitor.store!r}")
+        monitor_reader.fail(f'store must be "matched" or "all", not {monitor.store!r}')
     monitor_reader.done()
 
     watch_tables = top.table.pop("watch", [])

@@ -111,7 +111,9 @@ def load_log_key(path: str) -> LogKey:
             curve: ec.EllipticCurve = ec.SECP256R1() if len(data) == 65 else ec.SECP384R1()
             point = ec.EllipticCurvePublicKey.from_encoded_point(curve, data)
             return LogKey.from_der(
-                point.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+                point.public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
             )
         try:
             return LogKey.from_der(data)
@@ -119,7 +121,9 @@ def load_log_key(path: str) -> LogKey:
             # A bare PKCS#1 RSAPublicKey: re-wrap it as an SPKI.
             rsa_key = serialization.load_der_public_key(data)
             return LogKey.from_der(
-                rsa_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+                rsa_key.public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
             )
     except (CTError, ValueError) as exc:
         raise UserError(f"{path}: not a usable log public key: {exc}") from exc
@@ -171,7 +175,9 @@ def _inspect_inclusion(args: argparse.Namespace) -> int:
         if isinstance(body, dict) and "leaf_index" in body:
             index, audit_path = parse_proof_by_hash_response(body)
             if args.entry is None:
-                raise UserError("a get-proof-by-hash response needs --entry (a get-entries response with the leaf)")
+                raise UserError(
+                    "a get-proof-by-hash response needs --entry (a get-entries response with the leaf)"
+                )
             entries = _decoded(args.entry, "get-entries response", parse_get_entries_response)
             if len(entries) != 1:
                 raise UserError(f"{args.entry}: expected one entry, found {len(entries)}")
@@ -320,7 +326,9 @@ def _inspect_tile(args: argparse.Namespace) -> int:
         except CTError as exc:
             raise UserError(f"{args.hash_tile}: not a valid hash tile: {exc}") from exc
         if len(hashes) != len(leaves):
-            print(f"ctsentinel: data tile has {len(leaves)} entries, hash tile {len(hashes)}", file=sys.stderr)
+            print(
+                f"ctsentinel: data tile has {len(leaves)} entries, hash tile {len(hashes)}", file=sys.stderr
+            )
             return 1
         for position, (leaf, expected) in enumerate(zip(leaves, hashes, strict=True)):
             if merkle.leaf_hash(leaf.merkle_tree_leaf()) != expected:
@@ -412,7 +420,9 @@ def _inspect_sct(args: argparse.Namespace) -> int:
         entry.update(sub.fields)
         report.failures.extend(sub.failures)
     report.fields["scts"] = results
-    if not any(r.get("signature") == "valid" or str(r.get("signature", "")).startswith("invalid") for r in results):
+    if not any(
+        r.get("signature") == "valid" or str(r.get("signature", "")).startswith("invalid") for r in results
+    ):
         report.failures.append("no SCT from this log")
     return report.finish()
 

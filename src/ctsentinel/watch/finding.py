@@ -20,10 +20,10 @@ SEVERITY_OF = {
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    watch: str                   # the [[watch]] name
-    reason: str                  # unauthorized_issuer | unauthorized_key | malformed | authorized
-    severity: str                # critical | high | none
-    matched: tuple[str, ...]     # the watched names/addresses as the certificate wrote them
+    watch: str  # the [[watch]] name
+    reason: str  # unauthorized_issuer | unauthorized_key | malformed | authorized
+    severity: str  # critical | high | none
+    matched: tuple[str, ...]  # the watched names/addresses as the certificate wrote them
 
     @property
     def is_alert(self) -> bool:
