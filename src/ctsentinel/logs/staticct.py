@@ -1,0 +1,231 @@
+"""The static-ct-api monitoring API (c2sp.org/static-ct-api): checkpoint, data and hash tiles, issuers.
+
+Entries come from data tiles and are handed over in the RFC 6962 shape (MerkleTreeLeaf + extra_data
+rebuilt from the issuer certificates), so the monitor has one code path for both APIs. Consistency proofs,
+which static logs do not serve, are computed from hash tiles (see tilehashes.py); like a get-sth-consistency
+answer they are only a claim until ct.merkle verifies them against two signed heads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import zlib
+from collections.abc import Iterable, Sequence
+
+from ctsentinel.ct.checkpoint import parse_checkpoint_text
+from ctsentinel.ct.errors import CTError
+from ctsentinel.ct.merkle import CompactRange, node_hash, root_hash
+from ctsentinel.ct.note import parse_note, rfc6962_key_id
+from ctsentinel.ct.tiles import (
+    TILE_WIDTH,
+    SubtreeSource,
+    TileLeaf,
+    TileRef,
+    check_data_tile,
+    compact_range_hashes,
+    compact_range_tiles,
+    data_tiles_for_range,
+    decode_data_tile,
+    decode_hash_tile,
+    tile_at,
+    tile_path,
+)
+from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, X509ExtraData, encode_extra_data
+from ctsentinel.logs.budget import LogBudget
+from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
+from ctsentinel.logs.http import HttpClient, LogHTTPError, LogResponseError
+from ctsentinel.logs.loglist import LogInfo
+from ctsentinel.logs.tilehashes import consistency_proof_spans, span_source
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_ISSUERS = 10_000  # issuers are few (hundreds per log); the bound only stops a hostile log
+_MAX_HASH_TILES = 512  # full hash tiles cached for repeated consistency proofs (8 KiB each)
+
+
+class StaticCtClient(LogClient):
+    def __init__(self, info: LogInfo, http: HttpClient, budget: LogBudget) -> None:
+        super().__init__(info, http, budget)
+        self._latest_size = 0  # largest checkpoint size seen: tiles below it are full, not partial
+        self._issuers: dict[bytes, bytes] = {}
+        self._issuer_fetches: dict[bytes, asyncio.Task[bytes]] = {}
+        self._tile_cache: dict[tuple[int, int], list[bytes]] = {}
+
+    @property
+    def chunk_size(self) -> int:
+        return TILE_WIDTH
+
+    # --- checkpoint --------------------------------------------------------------------------------------
+
+    async def get_tree_head(self) -> TreeHead:
+        url = self.info.url + "checkpoint"
+        raw = await self.http.get(url, self.budget)
+        try:
+            note = parse_note(raw)
+            checkpoint = parse_checkpoint_text(note.text)
+        except CTError as exc:
+            raise LogResponseError(url, str(exc)) from None
+        key_id = rfc6962_key_id(checkpoint.origin, self.info.key)
+        # Timestamp 0 when no line is the log's: TreeHead.verify then reports the missing signature.
+        timestamp = 0
+        for sig in note.signatures:
+            if sig.name == checkpoint.origin and sig.key_id == key_id and len(sig.signature) >= 8:
+                timestamp = int.from_bytes(sig.signature[:8], "big")
+                break
+        self._latest_size = max(self._latest_size, checkpoint.tree_size)
+        return TreeHead(checkpoint.tree_size, timestamp, checkpoint.root_hash, raw)
+
+    # --- tiles -------------------------------------------------------------------------------------------
+
+    async def _fetch_tile(self, ref: TileRef) -> tuple[str, bytes]:
+        """(url, body) of tile `ref`, or of its full version: once the tree has grown past a partial tile
+        the log may delete it, and a partial is a prefix of the full tile."""
+        full = tile_path(ref.level, ref.index)
+        paths = [ref.path]
+        if ref.is_partial:
+            try:
+                grown = tile_at(ref.level, ref.index, self._latest_size).width == TILE_WIDTH
+            except CTError:
+                grown = False
+            paths = [full, ref.path] if grown else [ref.path, full]
+        for number, path in enumerate(paths):
+            url = self.info.url + path
+            try:
+                body = await self.http.get(url, self.budget)
+            except LogHTTPError as exc:
+                if exc.status == 404 and number + 1 < len(paths):
+                    continue
+                raise
+            return url, self._gunzip(url, body)
+        raise AssertionError("unreachable")
+
+    def _gunzip(self, url: str, body: bytes) -> bytes:
+        # Tiles served gzipped without Content-Encoding (as some buckets do) reach us compressed. A data
+        # tile starts with a u64 millisecond timestamp, and a hash tile with a hash, so these two bytes
+        # cannot begin a real tile of this century.
+        if body[:2] != _GZIP_MAGIC:
+            return body
+        try:
+            decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            data = decompressor.decompress(body, self.http.max_response_bytes)
+        except zlib.error as exc:
+            raise LogResponseError(url, f"gzip-compressed tile does not decompress ({exc})") from None
+        if decompressor.unconsumed_tail:
+            raise LogResponseError(url, f"tile exceeds the limit of {self.http.max_response_bytes} bytes")
+        return data
+
+    async def _hash_tile(self, ref: TileRef) -> list[bytes]:
+        assert ref.level != "data"
+        cached = self._tile_cache.get((ref.level, ref.index))
+        if cached is not None:
+            return cached
+        url, body = await self._fetch_tile(ref)
+        try:
+            hashes = decode_hash_tile(body)
+        except CTError as exc:
+            raise LogResponseError(url, str(exc)) from None
+        if len(hashes) < ref.width:
+            raise LogResponseError(url, f"hash tile has {len(hashes)} hashes, expected {ref.width}")
+        if len(hashes) == TILE_WIDTH:
+            if len(self._tile_cache) >= _MAX_HASH_TILES:
+                self._tile_cache.pop(next(iter(self._tile_cache)))
+            self._tile_cache[(ref.level, ref.index)] = hashes
+        return hashes
+
+    async def _hash_tiles(self, refs: Iterable[TileRef]) -> dict[TileRef, list[bytes]]:
+        unique = list(dict.fromkeys(refs))
+        tiles = await asyncio.gather(*(self._hash_tile(ref) for ref in unique))
+        return dict(zip(unique, tiles, strict=True))
+
+    # --- entries -----------------------------------------------------------------------------------------
+
+    async def get_entries(self, start: int, end: int) -> list[RawEntry]:
+        """The entries of [start, end) in its first data tile (the rest of the range is for the next call)."""
+        if not 0 <= start < end:
+            raise ValueError(f"entry range [{start}, {end}) is empty or negative")
+        ref = data_tiles_for_range(start, end, max(end, self._latest_size))[0]
+        url, body = await self._fetch_tile(ref)
+        try:
+            leaves = check_data_tile(decode_data_tile(body), ref)
+        except CTError as exc:
+            raise LogResponseError(url, str(exc)) from None
+        first = start - ref.first_entry
+        wanted = leaves[first : first + end - start]
+        issuers = await self._issuer_ders({fp for leaf in wanted for fp in leaf.chain_fingerprints})
+        return [
+            RawEntry(start + i, leaf.merkle_tree_leaf(), _extra_data(leaf, issuers))
+            for i, leaf in enumerate(wanted)
+        ]
+
+    async def _issuer_ders(self, fingerprints: Iterable[bytes]) -> dict[bytes, bytes]:
+        missing = [fp for fp in fingerprints if fp not in self._issuers]
+        if missing:
+            await asyncio.gather(*(self._issuer(fp) for fp in missing))
+        return self._issuers
+
+    async def _issuer(self, fingerprint: bytes) -> bytes:
+        task = self._issuer_fetches.get(fingerprint)
+        if task is None:
+            # One fetch per issuer even when many tiles in flight need it at once.
+            task = asyncio.ensure_future(self._fetch_issuer(fingerprint))
+            self._issuer_fetches[fingerprint] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._issuer_fetches.pop(fingerprint, None)
+
+    async def _fetch_issuer(self, fingerprint: bytes) -> bytes:
+        url = f"{self.info.url}issuer/{fingerprint.hex()}"
+        der = await self.http.get(url, self.budget)
+        if hashlib.sha256(der).digest() != fingerprint:
+            raise LogResponseError(url, "served certificate does not have the SHA-256 fingerprint asked for")
+        if len(self._issuers) < _MAX_ISSUERS:
+            self._issuers[fingerprint] = der
+        return der
+
+    # --- proofs and compact ranges -----------------------------------------------------------------------
+
+    async def get_consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The RFC 9162 consistency proof from old_size to new_size, read from the hash tiles of new_size."""
+        if not 0 <= old_size <= new_size:
+            raise ValueError(f"consistency proof from {old_size} to {new_size}")
+        if old_size == 0 or old_size == new_size:
+            return []
+        element_spans = consistency_proof_spans(old_size, new_size)
+        sources = {span: span_source(span, new_size) for spans in element_spans for span in spans}
+        tiles = await self._hash_tiles(source.tile for source in sources.values())
+        return [_fold([_span_hash(sources[span], tiles) for span in spans]) for spans in element_spans]
+
+    async def get_compact_range(self, size: int) -> CompactRange:
+        if size == 0:
+            return CompactRange()
+        tiles = await self._hash_tiles(compact_range_tiles(size))
+        try:
+            return CompactRange(size, compact_range_hashes(size, tiles))
+        except CTError as exc:
+            raise LogResponseError(self.info.url + "tile/", str(exc)) from None
+
+
+def _extra_data(leaf: TileLeaf, issuers: dict[bytes, bytes]) -> bytes:
+    chain = [issuers[fp] for fp in leaf.chain_fingerprints]
+    if leaf.timestamped_entry.entry_type == LogEntryType.PRECERT_ENTRY:
+        assert leaf.pre_certificate is not None  # decode_data_tile guarantees it for precert entries
+        return encode_extra_data(
+            PrecertExtraData(pre_certificate=leaf.pre_certificate, precertificate_chain=chain)
+        )
+    return encode_extra_data(X509ExtraData(certificate_chain=chain))
+
+
+def _span_hash(source: SubtreeSource, tiles: dict[TileRef, list[bytes]]) -> bytes:
+    hashes = tiles[source.tile]
+    return root_hash(hashes[source.first : source.first + source.count])
+
+
+def _fold(hashes: Sequence[bytes]) -> bytes:
+    """The root over consecutive perfect subtrees of decreasing size: right to left, as RFC 6962's MTH
+    splits an incomplete range."""
+    acc = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        acc = node_hash(left, acc)
+    return acc
