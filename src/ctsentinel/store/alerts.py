@@ -1,0 +1,150 @@
+"""Findings and alerts (DESIGN.md section 5): one alert per issuance and watch, written with the batch.
+
+A precertificate and its final certificate, or one certificate logged several times, are one issuance:
+the first sighting creates the alert, later ones attach to it through their finding. Authorized sightings
+(severity "none") are kept as findings and raise no alert.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from ctsentinel.store.errors import StoreError
+from ctsentinel.store.issuances import (
+    certificates_by_sha,
+    entries_by_sha,
+    in_sighting_order,
+    iso_z,
+    merged_entries,
+    representative,
+    union,
+)
+from ctsentinel.store.keys import issuance_key
+from ctsentinel.store.schema import alerts, findings
+from ctsentinel.store.types import StoredEntry
+
+SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+def write_findings(conn: Connection, entries: Sequence[StoredEntry], now: datetime) -> list[int]:
+    """Store each new (certificate, watch) finding and its alert; returns the ids of alerts created or
+    grown (the hook for the issue-6 delivery outbox, to be written in this same transaction)."""
+    touched: list[int] = []
+    for entry in entries:
+        sha = bytes.fromhex(entry.record.sha256)
+        issuance = issuance_key(entry.record)
+        for finding in entry.findings:
+            if finding.severity not in SEVERITY_RANK:
+                raise StoreError(f"entry {entry.index}: finding severity {finding.severity!r} is unknown")
+            exists = conn.execute(
+                select(findings.c.watch).where(
+                    findings.c.cert_sha256 == sha, findings.c.watch == finding.watch
+                )
+            ).first()
+            if exists is not None:
+                continue  # this certificate was already seen for this watch (in another log)
+            matched = list(finding.matched)
+            alert_id = None
+            if finding.severity != "none":
+                alert_id = _alert_for(
+                    conn, finding.watch, issuance, finding.reason, finding.severity, matched, now
+                )
+                touched.append(alert_id)
+            conn.execute(
+                findings.insert().values(
+                    cert_sha256=sha,
+                    watch=finding.watch,
+                    reason=finding.reason,
+                    severity=finding.severity,
+                    matched=json.dumps(matched),
+                    alert=alert_id,
+                    first_seen=now,
+                )
+            )
+    return list(dict.fromkeys(touched))
+
+
+def _alert_for(
+    conn: Connection, watch: str, issuance: str, reason: str, severity: str, matched: list[str], now: datetime
+) -> int:
+    row = conn.execute(
+        select(alerts.c.id, alerts.c.severity, alerts.c.matched).where(
+            alerts.c.watch == watch, alerts.c.issuance == issuance
+        )
+    ).first()
+    if row is None:
+        result = conn.execute(
+            alerts.insert().values(
+                watch=watch,
+                issuance=issuance,
+                reason=reason,
+                severity=severity,
+                matched=json.dumps(matched),
+                first_seen=now,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+    changes: dict[str, object] = {}
+    if SEVERITY_RANK[severity] > SEVERITY_RANK.get(row.severity, 0):
+        changes.update(severity=severity, reason=reason)
+    grown = union([json.loads(row.matched), matched])
+    if len(grown) != len(json.loads(row.matched)):
+        changes["matched"] = json.dumps(grown)
+    if changes:
+        conn.execute(alerts.update().where(alerts.c.id == row.id).values(**changes))
+    return int(row.id)
+
+
+def list_alerts(conn: Connection, limit: int | None = None) -> list[dict[str, object]]:
+    """Alerts newest first, in the alert JSON contract's shape and key order."""
+    stmt = select(alerts).order_by(alerts.c.first_seen.desc(), alerts.c.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = conn.execute(stmt).all()
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    shas_of: dict[int, list[bytes]] = {i: [] for i in ids}
+    for f in conn.execute(
+        select(findings.c.alert, findings.c.cert_sha256)
+        .where(findings.c.alert.in_(ids))
+        .order_by(findings.c.first_seen, findings.c.cert_sha256)
+    ):
+        shas_of[f.alert].append(f.cert_sha256)
+    every = [sha for shas in shas_of.values() for sha in shas]
+    records = certificates_by_sha(conn, every)
+    entries = entries_by_sha(conn, every)
+    out: list[dict[str, object]] = []
+    for row in rows:
+        order = in_sighting_order([sha for sha in shas_of[row.id] if sha in records], entries)
+        seen = [records[sha] for sha in order]
+        if not seen:
+            continue
+        rep = representative(seen)
+        out.append(
+            {
+                "id": row.id,
+                "watch": row.watch,
+                "reason": row.reason,
+                "severity": row.severity,
+                "issuer": rep.issuer,
+                "issuer_spki_sha256": rep.issuer_spki_sha256,
+                "serial": rep.serial,
+                "dns_names": union([r.dns_names for r in seen]),
+                "ip_addresses": union([r.ip_addresses for r in seen]),
+                "matched": json.loads(row.matched),
+                "not_before": rep.not_before,
+                "not_after": rep.not_after,
+                "sha256": [r.sha256 for r in seen],
+                "entries": merged_entries(order, entries),
+                "first_seen": iso_z(row.first_seen),
+                "revoked": None,
+            }
+        )
+    return out

@@ -1,0 +1,64 @@
+"""Engine creation: SQLite tuned for one writer and concurrent readers, PostgreSQL as SQLAlchemy makes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from ctsentinel.store.errors import StoreError
+
+BUSY_TIMEOUT_MS = 30_000
+# Write transactions ask for the lock up front: a deferred transaction that reads and then writes fails
+# at once with SQLITE_BUSY if another writer committed in between, whatever the busy timeout.
+IMMEDIATE = "ctsentinel_immediate"
+
+
+def normalise_url(url: str) -> str:
+    """A bare path means an SQLite file."""
+    return url if "://" in url else f"sqlite:///{url}"
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool  # one connection, or every checkout is a new empty database
+            kwargs["connect_args"] = {"check_same_thread": False}
+        engine = create_engine(parsed, **kwargs)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"database {url!r}: {_first_line(exc)}") from None
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    elif engine.dialect.name != "postgresql":
+        raise StoreError(f"database {url!r}: only sqlite and postgresql are supported")
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # The driver's own transaction handling skips DDL and defers BEGIN; we issue BEGIN ourselves
+        # (SQLAlchemy's documented recipe) so that migrations and batches are real transactions.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

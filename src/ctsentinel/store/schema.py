@@ -1,0 +1,180 @@
+"""The tables, at the latest schema version, in portable SQLAlchemy Core types.
+
+Keys are chosen so that a batch commit needs no read-back: certificates are keyed by their SHA-256, which
+the decoder already computed, so log entries, names and addresses reference them directly.
+Range-scanned text (reversed names, issuance keys) uses the "C" collation on PostgreSQL: a locale
+collation would not sort "." and "/" bytewise, and the scans rely on that.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# Bytewise ordering on every backend (SQLite's default BINARY collation already is).
+ScanText = Text().with_variant(Text(collation="C"), "postgresql")
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+logs = Table(
+    "logs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("log_id", LargeBinary, nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("operator", Text, nullable=False, default=""),
+    Column("state", Text, nullable=False, default=""),
+    Column("public_key", LargeBinary),
+    Column("mmd", Integer),
+    Column("position", BigInteger),
+    Column("start_index", BigInteger),
+    Column("compact_range", LargeBinary),
+    Column("verified_size", BigInteger),
+    Column("verified_root", LargeBinary),
+    Column("verified_timestamp", BigInteger),
+    Column("latest_size", BigInteger),
+    Column("latest_timestamp", BigInteger),
+    Column("misbehaving", Boolean, nullable=False, default=False),
+    Column("errors", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("entries_processed", BigInteger, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("log", Integer, ForeignKey("logs.id"), nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("verified", Boolean, nullable=False, default=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("log", "tree_size", "root_hash", name="uq_tree_heads_log_size_root"),
+)
+
+misbehaviour = Table(
+    "misbehaviour",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("log", Integer, ForeignKey("logs.id"), nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON; bytes as hex
+    Column("time", DateTime(timezone=True), nullable=False),
+)
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("sha256", LargeBinary, primary_key=True),
+    # "<serial>:<issuer_spki_sha256 hex>", or "sha256:<hex>" when either is unknown: one issuance (a
+    # precertificate and its final certificate share it). Serial first so serial:HEX is a prefix scan.
+    Column("issuance", ScanText, nullable=False),
+    Column("tbs_sha256", LargeBinary),
+    Column("serial", Text),
+    Column("issuer", Text),
+    Column("issuer_spki_sha256", LargeBinary),
+    Column("subject", Text),
+    Column("subject_spki_sha256", LargeBinary),
+    Column("dns_names", Text, nullable=False),  # JSON lists, as in the record
+    Column("ip_addresses", Text, nullable=False),
+    Column("unicode_names", Text, nullable=False),
+    Column("not_before", Text),  # ISO 8601 "…Z" exactly as decoded (sorts as time)
+    Column("not_after", Text),
+    Column("precert", Boolean, nullable=False),
+    Column("error", Text),
+    Column("der", LargeBinary),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Index("ix_certificates_issuance", "issuance"),
+    Index("ix_certificates_tbs_sha256", "tbs_sha256"),
+)
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("log", Integer, ForeignKey("logs.id"), nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), nullable=False),
+    Column("entry_type", Text, nullable=False),  # "x509" | "precert"
+    Column("timestamp", BigInteger, nullable=False),
+    PrimaryKeyConstraint("log", "idx"),
+    Index("ix_log_entries_cert", "cert_sha256"),
+    sqlite_with_rowid=False,
+)
+
+cert_names = Table(
+    "cert_names",
+    metadata,
+    Column(
+        "name_rev", ScanText, nullable=False
+    ),  # "com.example.www": a domain and its subdomains are adjacent
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), nullable=False),
+    Column("name", Text, nullable=False),
+    PrimaryKeyConstraint("name_rev", "cert_sha256"),
+    sqlite_with_rowid=False,
+)
+
+cert_ips = Table(
+    "cert_ips",
+    metadata,
+    Column("ip", LargeBinary, nullable=False),  # 16 bytes; IPv4 mapped into ::ffff:0:0/96
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), nullable=False),
+    PrimaryKeyConstraint("ip", "cert_sha256"),
+    sqlite_with_rowid=False,
+)
+
+# One issuance per watch; later sightings (the final certificate, the same one in another log) attach to it
+# through findings.alert. A deliveries outbox (issue 6) will reference alerts.id and be written in the
+# same transaction as the alert.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("watch", Text, nullable=False),
+    Column("issuance", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("matched", Text, nullable=False),  # JSON list
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("revoked", Text),  # issue 7 (revocation); null until checked
+    UniqueConstraint("watch", "issuance", name="uq_alerts_watch_issuance"),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), nullable=False),
+    Column("watch", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("severity", Text, nullable=False),  # "none" for authorized sightings: stored, not alerted
+    Column("matched", Text, nullable=False),  # JSON list
+    Column("alert", Integer, ForeignKey("alerts.id")),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("cert_sha256", "watch"),
+    Index("ix_findings_alert", "alert"),
+)

@@ -1,0 +1,423 @@
+"""Store: the monitor's persistence, one transaction per call, on SQLite now and PostgreSQL later."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ctsentinel.ct.errors import DecodeError
+from ctsentinel.ct.merkle import CompactRange
+from ctsentinel.store import alerts as alerts_mod
+from ctsentinel.store import search as search_mod
+from ctsentinel.store.dialect import insert_ignoring, upsert
+from ctsentinel.store.engine import IMMEDIATE, make_engine, normalise_url
+from ctsentinel.store.errors import StoreError
+from ctsentinel.store.issuances import iso_z
+from ctsentinel.store.migrations import migrate
+from ctsentinel.store.rows import BatchRows
+from ctsentinel.store.schema import (
+    alerts,
+    cert_ips,
+    cert_names,
+    certificates,
+    findings,
+    log_entries,
+    logs,
+    misbehaviour,
+    tree_heads,
+)
+from ctsentinel.store.types import CommitBatch, LogInfoLike, LogState, TreeHeadLike
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is not None and when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when
+
+
+def _evidence_default(value: object) -> object:
+    """Evidence is whatever proves the misbehaviour; bytes become hex so nothing is lost."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return iso_z(value)
+    return repr(value)
+
+
+class Store:
+    def __init__(self, engine: Engine, where: str) -> None:
+        self._engine = engine
+        self._where = where
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open (creating or migrating) the database at an SQLAlchemy URL or an SQLite file path."""
+        where = normalise_url(url)
+        engine = make_engine(url)
+        store = cls(engine, where)
+        try:
+            with store._write() as conn:
+                migrate(conn, where)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- transactions ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction; every database failure becomes a one-line StoreError, and rolls back."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**{IMMEDIATE: True})
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self._where}: {_db_message(exc)}") from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{self._where}: {_db_message(exc)}") from None
+
+    # -- logs --------------------------------------------------------------------------------------------
+
+    def sync_logs(self, infos: Sequence[LogInfoLike]) -> None:
+        """Insert logs not seen before; refresh url, kind, state, description, operator, key and MMD of the
+        others. Logs missing from the list are kept (with their history)."""
+        now = _now()
+        with self._write() as conn:
+            for info in infos:
+                if len(info.log_id) != 32:
+                    raise StoreError(f"log {info.url}: log_id must be 32 bytes, got {len(info.log_id)}")
+                values = {
+                    "url": info.url,
+                    "kind": info.kind,
+                    "description": info.description,
+                    "operator": info.operator,
+                    "state": info.state,
+                    "public_key": info.key.spki_der,
+                    "mmd": info.mmd,
+                }
+                upsert(
+                    conn,
+                    logs,
+                    {"log_id": info.log_id, **values, "updated_at": now},
+                    ["log_id"],
+                    _refresh_from,
+                )
+
+    def log_states(self) -> list[LogState]:
+        with self._read() as conn:
+            return [_state(row) for row in conn.execute(select(logs).order_by(logs.c.url))]
+
+    def log_state(self, log_id: bytes) -> LogState | None:
+        with self._read() as conn:
+            row = conn.execute(select(logs).where(logs.c.log_id == log_id)).first()
+        return _state(row) if row is not None else None
+
+    def record_tree_head(self, log_id: bytes, head: TreeHeadLike, *, verified: bool) -> None:
+        """Keep an observed head as evidence (idempotent per size and root); a verified one also becomes the
+        log's verified head when it is newer."""
+        with self._write() as conn:
+            log = self._log_id(conn, log_id)
+            self._put_head(conn, log, head, verified)
+
+    def record_misbehaviour(
+        self, log_id: bytes, kind: str, detail: str, evidence: Mapping[str, object]
+    ) -> None:
+        now = _now()
+        text = json.dumps(dict(evidence), default=_evidence_default, sort_keys=True)
+        with self._write() as conn:
+            log = self._log_id(conn, log_id)
+            conn.execute(
+                misbehaviour.insert().values(log=log, kind=kind, detail=detail, evidence=text, time=now)
+            )
+            conn.execute(update(logs).where(logs.c.id == log).values(misbehaving=True, updated_at=now))
+
+    def misbehaviour(self, log_id: bytes) -> list[dict[str, object]]:
+        """The recorded misbehaviour of a log, oldest first: kind, detail, evidence (decoded JSON), time."""
+        with self._read() as conn:
+            log = self._log_id(conn, log_id)
+            rows = conn.execute(
+                select(misbehaviour).where(misbehaviour.c.log == log).order_by(misbehaviour.c.id)
+            ).all()
+        return [
+            {"kind": r.kind, "detail": r.detail, "evidence": json.loads(r.evidence), "time": iso_z(r.time)}
+            for r in rows
+        ]
+
+    def tree_heads(self, log_id: bytes) -> list[dict[str, object]]:
+        """Every distinct head observed for a log, by size then first sighting."""
+        with self._read() as conn:
+            log = self._log_id(conn, log_id)
+            rows = conn.execute(
+                select(tree_heads)
+                .where(tree_heads.c.log == log)
+                .order_by(tree_heads.c.tree_size, tree_heads.c.id)
+            ).all()
+        return [
+            {
+                "tree_size": r.tree_size,
+                "timestamp": r.timestamp,
+                "root_hash": r.root_hash,
+                "raw": r.raw,
+                "verified": bool(r.verified),
+                "first_seen": iso_z(r.first_seen),
+            }
+            for r in rows
+        ]
+
+    def record_error(self, log_id: bytes, message: str) -> None:
+        line = " ".join(message.split())[:1000]
+        with self._write() as conn:
+            log = self._log_id(conn, log_id)
+            conn.execute(
+                update(logs)
+                .where(logs.c.id == log)
+                .values(errors=logs.c.errors + 1, last_error=line, updated_at=_now())
+            )
+
+    def start_log(self, log_id: bytes, start_index: int, compact_range: bytes, head: TreeHeadLike) -> None:
+        """Set a new log's starting point: position = start_index, with the compact range at that size."""
+        _check_range(compact_range, start_index, f"start_log at {start_index}")
+        with self._write() as conn:
+            row = conn.execute(
+                select(logs.c.id, logs.c.url, logs.c.position).where(logs.c.log_id == log_id)
+            ).first()
+            if row is None:
+                raise StoreError(f"log {log_id.hex()}: not in the store (sync_logs first)")
+            if row.position is not None:
+                raise StoreError(f"log {row.url}: already started (position {row.position}); not restarted")
+            self._put_head(conn, row.id, head, True)
+            conn.execute(
+                update(logs)
+                .where(logs.c.id == row.id)
+                .values(
+                    position=start_index,
+                    start_index=start_index,
+                    compact_range=compact_range,
+                    updated_at=_now(),
+                )
+            )
+
+    # -- the batch ---------------------------------------------------------------------------------------
+
+    def commit_batch(self, batch: CommitBatch) -> None:
+        """Store a proven batch in ONE transaction: certificates (deduplicated), log entries, names and
+        addresses, findings and alerts, the head, the new position and compact range. A batch that does
+        not start at the stored position is refused and changes nothing, so a retry cannot commit twice."""
+        if batch.end < batch.start:
+            raise StoreError(f"batch [{batch.start}, {batch.end}): end before start")
+        _check_range(batch.compact_range, batch.end, f"batch [{batch.start}, {batch.end})")
+        now = _now()
+        with self._write() as conn:
+            row = conn.execute(
+                select(logs.c.id, logs.c.url, logs.c.position).where(logs.c.log_id == batch.log_id)
+            ).first()
+            if row is None:
+                raise StoreError(f"log {batch.log_id.hex()}: not in the store (sync_logs first)")
+            if row.position != batch.start:
+                where = "not started" if row.position is None else f"at position {row.position}"
+                raise StoreError(
+                    f"log {row.url}: batch [{batch.start}, {batch.end}) refused: the log is {where}; "
+                    "nothing committed"
+                )
+            if batch.head.tree_size < batch.end:
+                raise StoreError(
+                    f"log {row.url}: batch [{batch.start}, {batch.end}) is beyond its head of size "
+                    f"{batch.head.tree_size}"
+                )
+            rows = BatchRows(row.id, batch.start, batch.end, batch.entries, now)
+            insert_ignoring(conn, certificates, rows.certificates, ["sha256"])
+            if rows.entries:
+                try:
+                    conn.execute(log_entries.insert(), rows.entries)
+                except IntegrityError:
+                    raise StoreError(
+                        f"log {row.url}: batch [{batch.start}, {batch.end}) repeats stored entries; "
+                        "nothing committed"
+                    ) from None
+            insert_ignoring(conn, cert_names, rows.names, ["name_rev", "cert_sha256"])
+            insert_ignoring(conn, cert_ips, rows.ips, ["ip", "cert_sha256"])
+            alerts_mod.write_findings(conn, rows.with_findings, now)
+            self._put_head(conn, row.id, batch.head, True)
+            moved = conn.execute(
+                update(logs)
+                .where(logs.c.id == row.id, logs.c.position == batch.start)
+                .values(
+                    position=batch.end,
+                    compact_range=batch.compact_range,
+                    entries_processed=logs.c.entries_processed + (batch.end - batch.start),
+                    updated_at=now,
+                )
+            )
+            if moved.rowcount != 1:
+                raise StoreError(f"log {row.url}: position moved during the batch commit; nothing committed")
+
+    # -- read side ---------------------------------------------------------------------------------------
+
+    def list_alerts(self, limit: int | None = None) -> list[dict[str, object]]:
+        """Alerts newest first, each in the alert JSON contract's shape (DESIGN.md section 5)."""
+        with self._read() as conn:
+            return alerts_mod.list_alerts(conn, limit)
+
+    def search(self, query: str | search_mod.Query, limit: int = 100) -> list[dict[str, object]]:
+        """Issuances matching a QUERY (see search.py), newest first, one CertRecord-shaped dict each."""
+        parsed = search_mod.parse_query(query) if isinstance(query, str) else query
+        with self._read() as conn:
+            return search_mod.search(conn, parsed, limit)
+
+    def certificate_der(self, sha256: bytes) -> bytes | None:
+        with self._read() as conn:
+            return conn.execute(select(certificates.c.der).where(certificates.c.sha256 == sha256)).scalar()
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for `logs`, tests and benchmarks)."""
+        tables = {
+            "certificates": certificates,
+            "log_entries": log_entries,
+            "cert_names": cert_names,
+            "cert_ips": cert_ips,
+            "tree_heads": tree_heads,
+            "misbehaviour": misbehaviour,
+            "alerts": alerts,
+            "findings": findings,
+        }
+        with self._read() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for name, t in tables.items()
+            }
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _log_id(conn: Connection, log_id: bytes) -> int:
+        found = conn.execute(select(logs.c.id).where(logs.c.log_id == log_id)).scalar()
+        if found is None:
+            raise StoreError(f"log {log_id.hex()}: not in the store (sync_logs first)")
+        return int(found)
+
+    @staticmethod
+    def _put_head(conn: Connection, log: int, head: TreeHeadLike, verified: bool) -> None:
+        row = {
+            "log": log,
+            "tree_size": head.tree_size,
+            "timestamp": head.timestamp,
+            "root_hash": head.root_hash,
+            "raw": head.raw,
+            "verified": verified,
+            "first_seen": _now(),
+        }
+        upsert(
+            conn,
+            tree_heads,
+            row,
+            ["log", "tree_size", "root_hash"],
+            lambda excluded: {"verified": or_(tree_heads.c.verified, excluded.verified)},
+        )
+        c = logs.c
+        newer_seen = or_(
+            c.latest_size.is_(None),
+            c.latest_size < head.tree_size,
+            and_(c.latest_size == head.tree_size, c.latest_timestamp < head.timestamp),
+        )
+        conn.execute(
+            update(logs)
+            .where(c.id == log, newer_seen)
+            .values(latest_size=head.tree_size, latest_timestamp=head.timestamp)
+        )
+        if not verified:
+            return
+        # Only forward: a verified head replaces the last one when larger, or when it re-signs the same tree
+        # later (its timestamp gives the head's age).
+        newer = or_(
+            c.verified_size.is_(None),
+            c.verified_size < head.tree_size,
+            and_(
+                c.verified_size == head.tree_size,
+                c.verified_root == head.root_hash,
+                c.verified_timestamp < head.timestamp,
+            ),
+        )
+        conn.execute(
+            update(logs)
+            .where(c.id == log, newer)
+            .values(
+                verified_size=head.tree_size, verified_root=head.root_hash, verified_timestamp=head.timestamp
+            )
+        )
+
+
+_REFRESHED = ("url", "kind", "description", "operator", "state", "public_key", "mmd")
+
+
+def _refresh_from(excluded: Any) -> dict[str, Any]:
+    return {name: getattr(excluded, name) for name in _REFRESHED}
+
+
+def _check_range(data: bytes, size: int, what: str) -> None:
+    try:
+        found = CompactRange.from_bytes(data).size
+    except DecodeError as exc:
+        raise StoreError(f"{what}: compact range does not decode: {exc}") from None
+    if found != size:
+        raise StoreError(f"{what}: compact range has size {found}, expected {size}")
+
+
+def _state(row: Any) -> LogState:
+    return LogState(
+        log_id=row.log_id,
+        url=row.url,
+        kind=row.kind,
+        description=row.description,
+        state=row.state,
+        position=row.position,
+        start_index=row.start_index,
+        compact_range=row.compact_range,
+        verified_size=row.verified_size,
+        verified_root=row.verified_root,
+        verified_timestamp=row.verified_timestamp,
+        misbehaving=bool(row.misbehaving),
+        errors=row.errors,
+        last_error=row.last_error,
+        entries_processed=row.entries_processed,
+        updated_at=_utc(row.updated_at),
+        operator=row.operator,
+        latest_size=row.latest_size,
+        latest_timestamp=row.latest_timestamp,
+        mmd=row.mmd,
+    )
+
+
+def _db_message(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
