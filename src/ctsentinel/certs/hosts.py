@@ -20,6 +20,7 @@ import idna
 
 _IP_LAST_CHARS = frozenset("0123456789.]")
 _IDN_CACHE: dict[str, tuple[str, str | None]] = {}
+_ULABEL_CACHE: dict[str, str] = {}
 _IDN_CACHE_LIMIT = 16384
 
 
@@ -50,7 +51,7 @@ class Identifiers:
             name = text.lower()
             self.dns[name] = None
             if "xn--" in name:
-                display = _idn_forms(name)[1]
+                display = _to_unicode(name)
                 if display is not None:
                     self.unicode[display] = None
             return
@@ -99,10 +100,10 @@ def ip_literal(text: str) -> list[str] | None:
 
 
 def _idn_forms(text: str) -> tuple[str, str | None]:
-    """(A-label form, Unicode display form or None if it has no non-ASCII label)."""
+    """(A-label form, Unicode display form) of a name with non-ASCII characters."""
     hit = _IDN_CACHE.get(text)
     if hit is None:
-        hit = _to_unicode(text) if text.isascii() else _to_ascii(text)
+        hit = _to_ascii(text)
         if len(_IDN_CACHE) >= _IDN_CACHE_LIMIT:
             _IDN_CACHE.clear()
         _IDN_CACHE[text] = hit
@@ -130,18 +131,29 @@ def _to_ascii(text: str) -> tuple[str, str | None]:
     return ".".join(labels), mapped
 
 
-def _to_unicode(name: str) -> tuple[str, str | None]:
+def _to_unicode(name: str) -> str | None:
+    """Display form of an ASCII name with A-labels, or None if no label decodes."""
     labels = name.split(".")
     changed = False
     for n, label in enumerate(labels):
-        if not label.startswith("xn--"):
-            continue
-        try:
-            labels[n] = idna.ulabel(label)
-        except (UnicodeError, ValueError):
-            try:
-                labels[n] = label[4:].encode("ascii").decode("punycode")
-            except (UnicodeError, ValueError):
-                continue
-        changed = True
-    return name, ".".join(labels) if changed else None
+        if label.startswith("xn--"):
+            # Labels repeat across names (every host of one IDN domain), full names rarely do.
+            ulabel = _ULABEL_CACHE.get(label)
+            if ulabel is None:
+                ulabel = _ulabel(label)
+                if len(_ULABEL_CACHE) >= _IDN_CACHE_LIMIT:
+                    _ULABEL_CACHE.clear()
+                _ULABEL_CACHE[label] = ulabel
+            if ulabel:
+                labels[n] = ulabel
+                changed = True
+    return ".".join(labels) if changed else None
+
+
+def _ulabel(label: str) -> str:
+    # Display only, so plain punycode decoding: IDNA validation (idna.ulabel) costs ~100 µs a label and
+    # would reject exactly the odd labels an attacker would use. "" when it does not decode at all.
+    try:
+        return label[4:].encode("ascii").decode("punycode")
+    except (UnicodeError, ValueError):
+        return ""

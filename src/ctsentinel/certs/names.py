@@ -30,7 +30,10 @@ _UTF8_STRING = 0x0C
 _BMP_STRING = 0x1E
 _UNIVERSAL_STRING = 0x1C
 
-_NEEDS_ESCAPE = re.compile(r'[\\"+,;<>\x00]')
+# Anything _escape would change: a special character anywhere, "#" or " " first, " " last (or empty).
+_NEEDS_ESCAPE = re.compile(r'[\\"+,;<>\x00]|\A[# ]| \Z|\A\Z').search
+_SPECIAL = re.compile(r'[\\"+,;<>\x00]')
+_UTF8_COMPATIBLE = frozenset((0x0C, 0x13, 0x16))  # UTF8String, PrintableString, IA5String
 
 # (rfc4514 text, common names); only cleanly parsed Names are cached, so cached entries carry no error.
 NameInfo = tuple[str, tuple[str, ...]]
@@ -60,7 +63,7 @@ def _escape(value: str) -> str:
     # Same steps, in the same order, as RFC 4514 section 2.4 as cryptography applies it.
     if not value:
         return ""
-    if _NEEDS_ESCAPE.search(value) is not None:
+    if _SPECIAL.search(value) is not None:
         value = (
             value.replace("\\", "\\\\")
             .replace('"', '\\"')
@@ -71,22 +74,25 @@ def _escape(value: str) -> str:
             .replace(">", "\\>")
             .replace("\0", "\\00")
         )
-    if value[0] in ("#", " "):
+    # A lone space gets one escape (as trailing), not two.
+    if value[0] == "#" or (value[0] == " " and len(value) > 1):
         value = "\\" + value
     if value[-1] == " ":
         value = value[:-1] + "\\ "
     return value
 
 
-def name_info(b: bytes, s: int, e: int) -> tuple[str, tuple[str, ...], str | None]:
+def name_info(b: bytes, s: int, e: int, cache: bool = True) -> tuple[str, tuple[str, ...], str | None]:
     """The Name whose whole TLV is b[s:e]: (RFC 4514 text, common names, error or None).
 
     On a malformed Name the text holds the attributes read before the problem; the error names it.
+    cache=False is for subjects: nearly each is new, so caching them would only churn the issuers out.
     """
-    key = b[s:e]
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit[0], hit[1], None
+    if cache:
+        key = b[s:e]
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit[0], hit[1], None
     rdns: list[str] = []
     cns: list[str] = []
     error: str | None = None
@@ -108,13 +114,21 @@ def name_info(b: bytes, s: int, e: int) -> tuple[str, tuple[str, ...], str | Non
                     raise DecodeError(f"expected OBJECT IDENTIFIER, found tag 0x{tag:02x} at offset {k}")
                 oid = b[os_:oe]
                 vtag, vs, ve = read_tlv(b, oe, attr_end)
+                label = _SHORT_NAMES.get(oid) or oid_dotted(oid)
                 if vtag == BIT_STRING:
-                    attrs.append(f"{_label(oid)}={'#' + b[vs:ve].hex() if ve > vs else ''}")
+                    attrs.append(f"{label}={'#' + b[vs:ve].hex() if ve > vs else ''}")
                 else:
-                    text, ok = decode_value(vtag, b[vs:ve])
+                    if vtag in _UTF8_COMPATIBLE:
+                        try:
+                            text = b[vs:ve].decode("utf-8")
+                            ok = True
+                        except UnicodeDecodeError:
+                            text, ok = decode_value(vtag, b[vs:ve])
+                    else:
+                        text, ok = decode_value(vtag, b[vs:ve])
                     if not ok and error is None:
                         error = f"invalid encoding of a tag 0x{vtag:02x} string at offset {oe}"
-                    attrs.append(f"{_label(oid)}={_escape(text)}")
+                    attrs.append(f"{label}={_escape(text) if _NEEDS_ESCAPE(text) else text}")
                     if oid == CN_OID:
                         cns.append(text)
                 j = attr_end
@@ -127,13 +141,8 @@ def name_info(b: bytes, s: int, e: int) -> tuple[str, tuple[str, ...], str | Non
     rdns.reverse()
     text = ",".join(rdns)
     result = (text, tuple(cns))
-    if error is None:
+    if cache and error is None:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()
         _CACHE[key] = result
     return text, result[1], error
-
-
-def _label(oid: bytes) -> str:
-    short = _SHORT_NAMES.get(oid)
-    return short if short is not None else oid_dotted(oid)

@@ -1,8 +1,8 @@
 """Validity times (internal): UTCTime and GeneralizedTime as "YYYY-MM-DDTHH:MM:SSZ".
 
-The DER forms (YYMMDDHHMMSSZ, YYYYMMDDHHMMSSZ) take a fast path of string slicing. Forms that DER
-forbids but real CAs have issued (no seconds, fractional seconds, a +hhmm/-hhmm offset) are read on a
-slow path and converted to UTC; anything else is a DecodeError.
+The DER forms (YYMMDDHHMMSSZ, YYYYMMDDHHMMSSZ) take a fast path: one regex match, one formatting.
+Forms that DER forbids but real CAs have issued (no seconds, fractional seconds, a +hhmm/-hhmm
+offset) are read on a slow path and converted to UTC; anything else is a DecodeError.
 """
 
 from __future__ import annotations
@@ -19,32 +19,34 @@ _REST = rb"(?P<hh>\d\d)(?P<mm>\d\d)(?P<ss>\d\d)?(?:[.,](?P<frac>\d+))?(?P<tz>Z|[
 _LENIENT = {6: re.compile(rb"(?P<date>\d{6})" + _REST), 8: re.compile(rb"(?P<date>\d{8})" + _REST)}
 
 
+_UTC_DER = re.compile(rb"(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z").fullmatch
+_GENERALIZED_DER = re.compile(rb"(\d\d\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z").fullmatch
+# Two-digit fields compare correctly as bytes; February 29th is left to the slow path's calendar.
+_LAST_DAY = {
+    b"01": b"31", b"02": b"28", b"03": b"31", b"04": b"30", b"05": b"31", b"06": b"30",
+    b"07": b"31", b"08": b"31", b"09": b"30", b"10": b"31", b"11": b"30", b"12": b"31",
+}  # fmt: skip
+
+
 def format_time(tag: int, raw: bytes) -> str:
     if tag == UTC_TIME:
-        if len(raw) == 13 and raw[12] == 0x5A and raw[:12].isdigit():
-            s = raw.decode("ascii")
-            if _in_range(s, 0):
-                century = "19" if s[0] >= "5" else "20"
-                return f"{century}{s[0:2]}-{s[2:4]}-{s[4:6]}T{s[6:8]}:{s[8:10]}:{s[10:12]}Z"
+        m = _UTC_DER(raw)
+        if m is not None:
+            yy, mo, dd, hh, mi, ss = m.groups()
+            last = _LAST_DAY.get(mo)
+            if last is not None and b"01" <= dd <= last and hh <= b"23" and mi <= b"59" and ss <= b"59":
+                century = b"19" if yy >= b"50" else b"20"
+                return (b"%s%s-%s-%sT%s:%s:%sZ" % (century, yy, mo, dd, hh, mi, ss)).decode("ascii")
         return _lenient(raw, 6, "UTCTime")
     if tag == GENERALIZED_TIME:
-        if len(raw) == 15 and raw[14] == 0x5A and raw[:14].isdigit():
-            s = raw.decode("ascii")
-            if _in_range(s, 2):
-                return f"{s[0:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:{s[10:12]}:{s[12:14]}Z"
+        m = _GENERALIZED_DER(raw)
+        if m is not None:
+            yyyy, mo, dd, hh, mi, ss = m.groups()
+            last = _LAST_DAY.get(mo)
+            if last is not None and b"01" <= dd <= last and hh <= b"23" and mi <= b"59" and ss <= b"59":
+                return (b"%s-%s-%sT%s:%s:%sZ" % (yyyy, mo, dd, hh, mi, ss)).decode("ascii")
         return _lenient(raw, 8, "GeneralizedTime")
     raise DecodeError(f"expected UTCTime or GeneralizedTime, found tag 0x{tag:02x}")
-
-
-def _in_range(s: str, o: int) -> bool:
-    # Two-digit fields compare correctly as strings; day-of-month overflow (Feb 30) is left to the slow path.
-    return (
-        "01" <= s[o + 2 : o + 4] <= "12"
-        and "01" <= s[o + 4 : o + 6] <= "28"
-        and s[o + 6 : o + 8] <= "23"
-        and s[o + 8 : o + 10] <= "59"
-        and s[o + 10 : o + 12] <= "59"
-    )
 
 
 def _lenient(raw: bytes, date_len: int, what: str) -> str:

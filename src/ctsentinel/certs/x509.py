@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from hashlib import sha256
 
-from ctsentinel.certs.der import BOOLEAN, INTEGER, OCTET_STRING, SEQUENCE, read_header, read_tlv, wrap
+from ctsentinel.certs.der import (
+    BOOLEAN,
+    INTEGER,
+    OCTET_STRING,
+    SEQUENCE,
+    encode_length,
+    read_header,
+    read_tlv,
+)
 from ctsentinel.certs.hosts import Identifiers
 from ctsentinel.certs.names import name_info
 from ctsentinel.certs.record import CertRecord
@@ -75,11 +83,30 @@ def walk(
         i = ts
         try:
             while i < te:
-                tag, s, e = read_tlv(b, i, te)
+                # Inline reading of the usual length forms (a call per element costs as much as the
+                # rest of the loop); anything unusual, or out of bounds, goes through read_tlv.
+                tag = b[i]
+                ln = b[i + 1]
+                if ln < 0x80:
+                    s = i + 2
+                    e = s + ln
+                elif ln == 0x81:
+                    s = i + 3
+                    e = s + b[i + 2]
+                elif ln == 0x82:
+                    s = i + 4
+                    e = s + (b[i + 2] << 8 | b[i + 3])
+                else:
+                    e = te + 1
+                if e > te or tag & 0x1F == 0x1F:
+                    tag, s, e = read_tlv(b, i, te)
                 fields.append((tag, i, s, e))
                 i = e
         except DecodeError as exc:
             errors.append(f"TBSCertificate: {exc}")
+            truncated = True
+        except IndexError:
+            errors.append(f"TBSCertificate: truncated header at offset {i}")
             truncated = True
         if fields and fields[0][0] == _VERSION:
             del fields[0]
@@ -108,7 +135,7 @@ def walk(
             not_before, not_after = _validity(b, tag, off, s, e, errors)
         if count > 4:
             tag, off, s, e = fields[4]
-            subject, cns, err = name_info(b, off, e)
+            subject, cns, err = name_info(b, off, e, cache=False)
             if err is not None:
                 errors.append(f"subject: {err}")
         if count > 5:
@@ -135,7 +162,7 @@ def walk(
 
         if not truncated:
             if strip and ext_field is not None:
-                tbs_hash = sha256(_tbs_without(b, ts, te, ext_field, ext_list, strip)).hexdigest()
+                tbs_hash = _tbs_sha256_without(b, ts, te, ext_field, ext_list, strip)
             else:
                 tbs_hash = sha256(b[t_start:te]).hexdigest()
     except DecodeError as exc:
@@ -196,23 +223,26 @@ def _validity(
     if tag != SEQUENCE:
         errors.append(f"validity: expected SEQUENCE, found tag 0x{tag:02x} at offset {off}")
         return None, None
-    times: list[str | None] = []
-    i = s
-    for what in ("notBefore", "notAfter"):
-        try:
-            tag, ts, te = read_tlv(b, i, e)
-        except DecodeError as exc:
-            errors.append(f"validity: {what}: {exc}")
-            times.append(None)
-            break
-        try:
-            times.append(format_time(tag, b[ts:te]))
-        except DecodeError as exc:
-            errors.append(f"validity: {what}: {exc} at offset {i}")
-            times.append(None)
-        i = te
-    times.extend([None] * (2 - len(times)))
-    return times[0], times[1]
+    not_before = not_after = None
+    try:
+        tag, ts, te = read_tlv(b, s, e)
+    except DecodeError as exc:
+        errors.append(f"validity: notBefore: {exc}")
+        return None, None
+    try:
+        not_before = format_time(tag, b[ts:te])
+    except DecodeError as exc:
+        errors.append(f"validity: notBefore: {exc} at offset {s}")
+    try:
+        tag, s, e = read_tlv(b, te, e)
+    except DecodeError as exc:
+        errors.append(f"validity: notAfter: {exc}")
+        return not_before, None
+    try:
+        not_after = format_time(tag, b[s:e])
+    except DecodeError as exc:
+        errors.append(f"validity: notAfter: {exc} at offset {te}")
+    return not_before, not_after
 
 
 def _extensions(
@@ -236,8 +266,24 @@ def _extensions(
     j = ls
     try:
         while j < le:
-            tag, es, ee = read_tlv(b, j, le)
-            if b.startswith(_SAN_OID, es):
+            # Inline header reading as in walk(); an Extension that is not a SEQUENCE goes through
+            # read_tlv too, and is then skipped by the OID tests below unless it looks like one.
+            ln = b[j + 1]
+            if ln < 0x80:
+                es = j + 2
+                ee = es + ln
+            elif ln == 0x81:
+                es = j + 3
+                ee = es + b[j + 2]
+            elif ln == 0x82:
+                es = j + 4
+                ee = es + (b[j + 2] << 8 | b[j + 3])
+            else:
+                ee = le + 1
+            if ee > le or b[j] != SEQUENCE:
+                _, es, ee = read_tlv(b, j, le)
+            oid_len = b[es + 1] if es + 1 < ee else 0
+            if oid_len == 3 and b.startswith(_SAN_OID, es):
                 if san_seen:
                     errors.append(f"extensions: duplicate subjectAltName at offset {j}")
                 san_seen = True
@@ -245,7 +291,9 @@ def _extensions(
                     _subject_alt_name(b, es + len(_SAN_OID), ee, ids, errors)
                 except DecodeError as exc:
                     errors.append(f"subjectAltName: {exc}")
-            elif b.startswith(_CT_OID_PREFIX, es):
+                except IndexError:
+                    errors.append(f"subjectAltName: truncated element in the extension at offset {j}")
+            elif oid_len == 10 and b.startswith(_CT_OID_PREFIX, es):
                 kind = b[es + len(_CT_OID_PREFIX)]
                 if kind == _CT_POISON:
                     poison = True
@@ -255,6 +303,8 @@ def _extensions(
             j = ee
     except DecodeError as exc:
         errors.append(f"extensions: {exc}")
+    except IndexError:
+        errors.append(f"extensions: truncated header at offset {j}")
     return (ls, le), poison
 
 
@@ -271,7 +321,15 @@ def _subject_alt_name(b: bytes, i: int, end: int, ids: Identifiers, errors: list
     add_name = ids.add_name
     k = gs
     while k < ge:
-        tag, s, e = read_tlv(b, k, ge)
+        tag = b[k]
+        ln = b[k + 1]
+        if ln < 0x80:
+            s = k + 2
+            e = s + ln
+        else:
+            e = ge + 1
+        if e > ge or tag & 0x1F == 0x1F:
+            tag, s, e = read_tlv(b, k, ge)
         if tag == _DNS_NAME:
             raw = b[s:e]
             try:
@@ -288,23 +346,37 @@ def _subject_alt_name(b: bytes, i: int, end: int, ids: Identifiers, errors: list
         k = e
 
 
-def _tbs_without(
+def _tbs_sha256_without(
     b: bytes,
     ts: int,
     te: int,
     ext_field: tuple[int, int, int, int],
     ext_list: tuple[int, int],
     strip: list[tuple[int, int]],
-) -> bytes:
-    """The TBSCertificate re-encoded without the extensions in strip (and without [3] if none remain)."""
+) -> str:
+    """Hex SHA-256 of the TBSCertificate re-encoded without the extensions in strip (and without [3] if
+    none remain): new length headers around the original bytes of everything kept, joined once."""
     ls, le = ext_list
-    kept: list[bytes] = []
+    _, ext_off, _, ext_end = ext_field
+    # [TBS header, fields before [3], [3] header, Extensions header, kept extensions..., fields after]
+    pieces = [b"", b[ts:ext_off], b"", b""]
+    kept = 0
     prev = ls
     for a, c in strip:
-        kept.append(b[prev:a])
+        if a > prev:
+            pieces.append(b[prev:a])
+            kept += a - prev
         prev = c
-    kept.append(b[prev:le])
-    remaining = b"".join(kept)
-    _, ext_off, _, ext_end = ext_field
-    ext_tlv = wrap(_EXTENSIONS, wrap(SEQUENCE, remaining)) if remaining else b""
-    return wrap(SEQUENCE, b[ts:ext_off] + ext_tlv + b[ext_end:te])
+    if le > prev:
+        pieces.append(b[prev:le])
+        kept += le - prev
+    ext_len = 0
+    if kept:
+        seq_header = b"\x30" + encode_length(kept)
+        ext_header = b"\xa3" + encode_length(len(seq_header) + kept)
+        pieces[2] = ext_header
+        pieces[3] = seq_header
+        ext_len = len(ext_header) + len(seq_header) + kept
+    pieces.append(b[ext_end:te])
+    pieces[0] = b"\x30" + encode_length((ext_off - ts) + ext_len + (te - ext_end))
+    return sha256(b"".join(pieces)).hexdigest()
