@@ -50,6 +50,26 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.run(args)
 
 
+def _authorize(args: argparse.Namespace) -> int:
+    from ctsentinel import authorize
+
+    return authorize.run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ctsentinel.config import load_config
+    from ctsentinel.monitor.pipeline import run_command
+
+    return run_command(load_config(args.config), once=args.once)
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from ctsentinel.config import load_config
+    from ctsentinel.monitor.status import logs_command
+
+    return logs_command(load_config(args.config), as_json=args.json)
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
     # Accepted after the subcommand too, so `ctsentinel run -c x.toml` works as well as `ctsentinel -c x.toml run`.
     p.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (default: ctsentinel.toml)")
@@ -65,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--entries", type=int, default=5000, help="size of the test log (default: %(default)s)")
     demo.add_argument("--dir", help="keep the test log in this folder instead of a temporary one")
     demo.set_defaults(handler=_demo)
+
+    authorize = commands.add_parser(
+        "authorize", help="record the key hash of a CA (or subscriber key) from a PEM file in a watch"
+    )
+    _add_config(authorize)
+    authorize.add_argument("--watch", required=True, help="the [[watch]] name to edit")
+    authorize.add_argument("files", nargs="+", metavar="PEM", help="CA certificate(s) or public key(s)")
+    authorize.add_argument(
+        "--subscriber-key", action="store_true", help="add to authorized_keys instead of authorized_issuers"
+    )
+    authorize.add_argument("--dry-run", action="store_true", help="show what would be added")
+    authorize.set_defaults(handler=_authorize)
+
+    run = commands.add_parser("run", help="monitor the logs: verify every entry, store what matters")
+    _add_config(run)
+    run.add_argument("--once", action="store_true", help="catch every log up to its current tree head, then exit")
+    run.set_defaults(handler=_run)
+
+    logs = commands.add_parser("logs", help="each log: size, verified position, last tree head, errors")
+    _add_config(logs)
+    logs.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+    logs.set_defaults(handler=_logs)
 
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)
