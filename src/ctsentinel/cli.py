@@ -70,14 +70,28 @@ def _logs(args: argparse.Namespace) -> int:
     return logs_command(load_config(args.config), as_json=args.json)
 
 
+def _alerts(args: argparse.Namespace) -> int:
+    from ctsentinel.report_cmds import alerts_command
+
+    return alerts_command(args)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from ctsentinel.report_cmds import search_command
+
+    return search_command(args)
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
-    # Accepted after the subcommand too, so `ctsentinel run -c x.toml` works as well as `ctsentinel -c x.toml run`.
+    # Accepted after the subcommand too: `ctsentinel run -c x.toml` works like `ctsentinel -c x.toml run`.
     p.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (default: ctsentinel.toml)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctsentinel", description="Certificate Transparency monitor")
-    parser.add_argument("-c", "--config", default="ctsentinel.toml", help="config file (default: %(default)s)")
+    parser.add_argument(
+        "-c", "--config", default="ctsentinel.toml", help="config file (default: %(default)s)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="replay the 1.1.1.1 incident on a local test log")
@@ -100,13 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="monitor the logs: verify every entry, store what matters")
     _add_config(run)
-    run.add_argument("--once", action="store_true", help="catch every log up to its current tree head, then exit")
+    run.add_argument("--once", action="store_true", help="catch every log up to its tree head, then exit")
     run.set_defaults(handler=_run)
 
     logs = commands.add_parser("logs", help="each log: size, verified position, last tree head, errors")
     _add_config(logs)
     logs.add_argument("--json", action="store_true", help="a JSON array instead of a table")
     logs.set_defaults(handler=_logs)
+
+    alerts = commands.add_parser("alerts", help="alerts, newest first")
+    _add_config(alerts)
+    alerts.add_argument("--json", action="store_true", help="a JSON array of alert objects")
+    alerts.set_defaults(handler=_alerts)
+
+    search = commands.add_parser(
+        "search", help="stored certificates by name, IP, CIDR, sha256:, serial:, issuer:"
+    )
+    _add_config(search)
+    search.add_argument("query", help="domain, *.domain, IP, CIDR, sha256:HEX, serial:HEX or issuer:TEXT")
+    search.add_argument("--json", action="store_true", help="a JSON array of CertRecords, one per issuance")
+    search.add_argument("--limit", type=int, default=100, help="most issuances shown (default: %(default)s)")
+    search.set_defaults(handler=_search)
 
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)
@@ -123,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("entry_and_proof", help="get-entry-and-proof response, or a get-proof-by-hash response")
     p.add_argument("sth", help="get-sth response")
     p.add_argument("--key", required=True, help="the log's public key (PEM)")
-    p.add_argument("--entry", help="with a get-proof-by-hash response: the get-entries response holding the leaf")
+    p.add_argument(
+        "--entry", help="with a get-proof-by-hash response: the get-entries response holding the leaf"
+    )
     p.add_argument("--index", type=int, help="with a get-entry-and-proof response: the leaf index asked for")
     p = what.add_parser("entries", help="decode a get-entries response into CertRecords")
     p.add_argument("file")
@@ -135,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--origin", help="expected origin (default: the checkpoint's first line)")
     p = what.add_parser("tile", help="decode a static-ct-api data tile into CertRecords")
     p.add_argument("file")
-    p.add_argument("--hash-tile", help="the level-0 hash tile of the same index: check every entry hashes to it")
+    p.add_argument(
+        "--hash-tile", help="the level-0 hash tile of the same index: check every entry hashes to it"
+    )
     p = what.add_parser("sct", help="check an SCT (raw TLS bytes) or a certificate's embedded SCTs")
     p.add_argument("sct", nargs="?", help="a TLS-encoded SCT file")
     p.add_argument("--cert", required=True, help="the certificate (or precertificate) the SCT is for")
