@@ -143,7 +143,8 @@ class StaticCtClient(LogClient):
         """The entries of [start, end) in its first data tile (the rest of the range is for the next call)."""
         if not 0 <= start < end:
             raise ValueError(f"entry range [{start}, {end}) is empty or negative")
-        ref = data_tiles_for_range(start, end, max(end, self._latest_size))[0]
+        # The tile as a tree of size `end` has it; _fetch_tile reads the full one if the tree has grown.
+        ref = data_tiles_for_range(start, end, end)[0]
         url, body = await self._fetch_tile(ref)
         try:
             leaves = check_data_tile(decode_data_tile(body), ref)
