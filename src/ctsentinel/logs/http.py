@@ -187,6 +187,7 @@ def parse_json(url: str, body: bytes) -> object:
     except UnicodeDecodeError:
         raise LogResponseError(url, "response is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(body.rstrip()):
+        # Cut off mid-document: the parser ran out of input, or out of input inside a string.
+        if exc.pos >= len(body.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise LogResponseError(url, f"truncated JSON ({len(body)} bytes)") from None
         raise LogResponseError(url, f"invalid JSON at offset {exc.pos}: {exc.msg}") from None
