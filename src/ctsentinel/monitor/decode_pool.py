@@ -32,7 +32,7 @@ class Matcher(Protocol):
 
 
 class Decoded(NamedTuple):
-    index: int
+    entry_index: int
     entry_type: str          # "x509" | "precert"
     timestamp: int           # ms, from the leaf
     record: CertRecord

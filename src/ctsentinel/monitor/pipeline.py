@@ -1,0 +1,304 @@
+"""`ctsentinel run [--once]`: every selected log read by its own task, decode in a process pool, one store.
+
+The log list is loaded (and, in continuous mode, refreshed every refresh_interval, keeping the old list on
+failure), the logs synced into the store, then one LogWorker task per log polls, proves and commits. Errors
+of one log are recorded and retried on the next poll; they never stop the others. SIGINT/SIGTERM cancel the
+workers: a commit already handed to the store thread completes (it is one transaction), nothing is
+half-written, and a second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ctsentinel.config import Config
+from ctsentinel.ct.errors import CTError
+from ctsentinel.errors import UserError
+from ctsentinel.logs.budget import LogBudget
+from ctsentinel.logs.client import make_client
+from ctsentinel.logs.http import HttpClient, LogHTTPError
+from ctsentinel.logs.loglist import LogInfo, LogListError, LogListSource, select_logs
+from ctsentinel.monitor.decode_pool import DecodePool
+from ctsentinel.monitor.progress import Progress, format_duration
+from ctsentinel.monitor.verify import Misbehaviour
+from ctsentinel.monitor.worker import LogWorker, StoreGateway, WorkerResult, now, sleep_or_stop
+from ctsentinel.store import Store, StoreError
+from ctsentinel.terminal import safe_text
+
+_ONCE_TRIES = 6  # --once: attempts per log before it is reported as not caught up
+_RETRY_ERRORS = (LogHTTPError, CTError, StoreError, OSError, TimeoutError)
+
+
+@dataclass
+class RunReport:
+    results: list[WorkerResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def misbehaving(self) -> list[WorkerResult]:
+        return [r for r in self.results if r.misbehaviour]
+
+    @property
+    def incomplete(self) -> list[WorkerResult]:
+        return [r for r in self.results if not r.misbehaviour and r.position < r.size]
+
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.misbehaving or self.incomplete else 0
+
+
+def log_label(info: LogInfo) -> str:
+    return f"{info.description or info.url} ({info.kind})"
+
+
+class Monitor:
+    def __init__(self, config: Config, *, once: bool, progress_stream: TextIO | None = None) -> None:
+        self.config = config
+        self.once = once
+        self.progress = Progress(progress_stream)
+        self.stop = asyncio.Event()
+        self.report = RunReport()
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="ctsentinel-store")
+        self._tasks: dict[bytes, tuple[LogWorker, asyncio.Task[None]]] = {}
+        self._signals = 0
+
+    # --- entry point -----------------------------------------------------------------------------------
+
+    async def run(self) -> RunReport:
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        store = await loop.run_in_executor(self._store_thread, Store.open, self.config.database)
+        gateway = StoreGateway(store, lambda fn: loop.run_in_executor(self._store_thread, fn))
+        pool = DecodePool(self.config.monitor.decode_processes, self._matcher(),
+                          self.config.monitor.store == "all")
+        drawer = asyncio.create_task(self._draw())
+        try:
+            async with HttpClient() as http:
+                source = LogListSource(self.config.logs.list, http)
+                try:
+                    infos = self._select(await source.refresh())
+                except LogListError:
+                    raise
+                if not infos:
+                    raise UserError(f"log list {self.config.logs.list}: no log to monitor after selection")
+                await gateway.call(store.sync_logs, infos)
+                self._start_workers(infos, http, gateway, pool)
+                refresher = None if self.once else asyncio.create_task(
+                    self._refresh(source, http, gateway, pool))
+                try:
+                    await self._wait()
+                finally:
+                    if refresher is not None:
+                        refresher.cancel()
+                        await asyncio.gather(refresher, return_exceptions=True)
+        finally:
+            tasks = [task for _, task in self._tasks.values()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            drawer.cancel()
+            await asyncio.gather(drawer, return_exceptions=True)
+            self.progress.draw(force=True)
+            # The store thread finishes any commit already handed to it before the store closes.
+            await loop.run_in_executor(None, self._store_thread.shutdown, True)
+            store.close()
+            pool.close(wait=False)
+            self._remove_signals(loop)
+        self.report.results = [worker.result for worker, _ in self._tasks.values()]
+        return self.report
+
+    async def _wait(self) -> None:
+        if self.once:
+            tasks = [task for _, task in self._tasks.values()]
+            stopper = asyncio.create_task(self.stop.wait())
+            await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            while not self.stop.is_set() and not all(t.done() for t in tasks):
+                await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+        else:
+            await self.stop.wait()
+
+    # --- logs and workers ------------------------------------------------------------------------------
+
+    def _select(self, infos: list[LogInfo]) -> list[LogInfo]:
+        logs = self.config.logs
+        return select_logs(infos, logs.states, logs.include, logs.exclude)
+
+    def _matcher(self) -> Any:
+        if not self.config.watches:
+            return None
+        from ctsentinel.watch import Watchlist
+
+        return Watchlist.from_config(self.config.watches)
+
+    def _start_workers(self, infos: list[LogInfo], http: HttpClient, gateway: StoreGateway,
+                       pool: DecodePool) -> None:
+        logs = self.config.logs
+        for info in infos:
+            if info.log_id in self._tasks:
+                continue
+            budget = LogBudget(logs.concurrency, logs.requests_per_second, logs.batch_size)
+            key = info.log_id.hex()
+            self.progress.log(key, log_label(info))
+            worker = LogWorker(
+                info, make_client(info, http, budget), gateway, pool,
+                start=logs.start, commit_entries=self.config.monitor.commit_entries,
+                on_progress=self._progress_callback(key),
+            )
+            task = asyncio.create_task(self._run_worker(worker), name=f"log {info.url}")
+            self._tasks[info.log_id] = (worker, task)
+
+    def _progress_callback(self, key: str) -> Callable[[int, int, str], None]:
+        def update(position: int, size: int, status: str) -> None:
+            self.progress.update(key, position, size, status)
+
+        return update
+
+    async def _refresh(self, source: LogListSource, http: HttpClient, gateway: StoreGateway,
+                       pool: DecodePool) -> None:
+        while not self.stop.is_set():
+            await sleep_or_stop(self.stop, self.config.logs.refresh_interval)
+            if self.stop.is_set():
+                return
+            infos = self._select(await source.refresh())  # keeps the old list on failure
+            try:
+                await gateway.call(gateway.store.sync_logs, infos)
+            except StoreError as exc:
+                print(f"ctsentinel: {exc}", file=sys.stderr)
+                continue
+            self._start_workers(infos, http, gateway, pool)
+            wanted = {info.log_id for info in infos}
+            for log_id, (_, task) in list(self._tasks.items()):
+                if log_id not in wanted:
+                    task.cancel()
+
+    async def _run_worker(self, worker: LogWorker) -> None:
+        result = worker.result
+        started = now()
+        tries = 0
+        polled = False
+        try:
+            await worker.load()
+            while not self.stop.is_set():
+                try:
+                    # --once targets the head seen at start: after an error it resumes, it does not re-poll.
+                    if not (self.once and polled):
+                        await worker.poll_head()
+                        polled = True
+                    await worker.catch_up(self.stop)
+                    tries = 0
+                    if self.once:
+                        return
+                except Misbehaviour as finding:
+                    await worker.misbehaved(finding)
+                    self.progress.update(worker.info.log_id.hex(), worker.position, worker.target_size,
+                                         f"MISBEHAVING: {finding.kind}")
+                    if self.once:
+                        return
+                except _RETRY_ERRORS as exc:
+                    await self._failed(worker, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError)
+                                       else str(exc))
+                    tries += 1
+                    if self.once and tries >= _ONCE_TRIES:
+                        return
+                except Exception as exc:  # a bug must not take the other logs down with it
+                    await self._failed(worker, f"internal error {type(exc).__name__}: {exc}")
+                    tries += 1
+                    if self.once and tries >= _ONCE_TRIES:
+                        return
+                delay = self.config.logs.poll_interval
+                if self.once or tries:
+                    delay = min(delay if not self.once else 8.0, 0.5 * 2 ** min(tries, 6))
+                await sleep_or_stop(self.stop, delay)
+        finally:
+            result.position, result.size = worker.position, worker.target_size
+            result.seconds = now() - started
+
+    async def _failed(self, worker: LogWorker, message: str) -> None:
+        self.progress.update(worker.info.log_id.hex(), worker.position, worker.target_size,
+                             f"error: {message[:80]}")
+        try:
+            await worker.failed(message)
+        except StoreError as exc:
+            worker.result.error = f"{message} (and not recorded: {exc})"
+
+    # --- progress and signals ---------------------------------------------------------------------------
+
+    async def _draw(self) -> None:
+        if not self.progress.enabled:
+            return
+        while True:
+            self.progress.draw()
+            await asyncio.sleep(self.progress.min_interval)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._on_signal)
+
+    def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            # Second signal: leave now. The database is consistent at any instant (one transaction per
+            # chunk), so the only loss is the chunk in flight, which the next run redoes.
+            sys.stderr.write("ctsentinel: interrupted again, exiting at once\n")
+            sys.stderr.flush()
+            os._exit(130)
+        if self.once:
+            self.report.interrupted = True
+        self.stop.set()
+        for _, task in self._tasks.values():
+            task.cancel()
+
+
+def summary_lines(report: RunReport) -> list[str]:
+    lines = []
+    for result in report.results:
+        rate = result.entries / result.seconds if result.seconds > 0 else 0.0
+        state = f"{result.position:,}/{result.size:,} verified"
+        if result.misbehaviour:
+            state += f", MISBEHAVING ({', '.join(sorted({m.kind for m in result.misbehaviour}))})"
+        elif result.position < result.size:
+            state += ", NOT caught up"
+        lines.append(
+            f"{safe_text(log_label(result.info))}: {state}; {result.entries:,} entries in "
+            f"{format_duration(result.seconds)} ({rate:,.0f}/s)"
+        )
+    return lines
+
+
+def problem_lines(report: RunReport) -> list[str]:
+    lines = []
+    for result in report.misbehaving:
+        first = result.misbehaviour[0]
+        lines.append(f"ctsentinel: log {safe_text(result.info.url)} misbehaved: {safe_text(str(first))}")
+    for result in report.incomplete if report.interrupted is False else []:
+        why = result.error or "interrupted"
+        lines.append(f"ctsentinel: log {safe_text(result.info.url)} not caught up: {safe_text(why)}")
+    return lines
+
+
+def run_command(config: Config, once: bool) -> int:
+    monitor = Monitor(config, once=once)
+    report = asyncio.run(monitor.run())
+    if once:
+        for line in summary_lines(report):
+            print(line)
+    lines = problem_lines(report)
+    for line in lines if once else lines[: len(report.misbehaving)]:
+        print(line, file=sys.stderr)
+    return report.exit_code() if once else (1 if report.misbehaving else 0)

@@ -1,0 +1,269 @@
+"""One log's worker: poll and verify its tree head, then fetch, prove, decode and commit its entries.
+
+Per chunk of `commit_entries` entries the order is: leaf hashes absorbed here (log order), decode and the
+chunk's proof concurrently (the decode in the process pool), then the commit of everything in one store
+transaction, chunks strictly in order. A few chunks are in flight at once so that downloading, decoding and
+committing overlap; a chunk that fails its proof cancels those behind it, and nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ctsentinel.ct.errors import CTError
+from ctsentinel.ct.merkle import CompactRange
+from ctsentinel.logs.client import LogClient, RawEntry
+from ctsentinel.logs.loglist import LogInfo
+from ctsentinel.monitor.decode_pool import DecodePool, RawItem
+from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_signature
+from ctsentinel.store import CommitBatch, LogState, Store, StoredEntry
+
+T = TypeVar("T")
+_IN_FLIGHT = 3  # chunks between download and commit: enough to overlap the stages, bounded in memory
+
+
+@dataclass(frozen=True)
+class StoredHead:
+    """The verified head as the store remembers it (its raw body is in tree_heads, not needed here)."""
+
+    tree_size: int
+    timestamp: int
+    root_hash: bytes
+    raw: bytes = b""
+
+
+class StoreGateway:
+    """Every store call runs on one thread, in order: SQLite has one writer, and the event loop never
+    waits on the disk."""
+
+    def __init__(self, store: Store, run: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
+        self.store = store
+        self._run = run
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        result: T = await self._run(lambda: fn(*args, **kwargs))
+        return result
+
+
+@dataclass
+class WorkerResult:
+    """What a worker did in this run, for --once's summary and exit status."""
+
+    info: LogInfo
+    misbehaviour: list[Misbehaviour] = field(default_factory=list)
+    error: str | None = None
+    entries: int = 0
+    seconds: float = 0.0
+    position: int = 0
+    size: int = 0
+
+
+def leaf_hashes(entries: list[RawEntry]) -> list[bytes]:
+    sha = hashlib.sha256
+    return [sha(b"\x00" + e.leaf_input).digest() for e in entries]
+
+
+class LogWorker:
+    def __init__(
+        self,
+        info: LogInfo,
+        client: LogClient,
+        store: StoreGateway,
+        pool: DecodePool,
+        *,
+        start: str,
+        commit_entries: int,
+        on_progress: Callable[[int, int, str], None] | None = None,
+    ) -> None:
+        self.info = info
+        self.client = client
+        self.store = store
+        self.pool = pool
+        self.start = start
+        self.commit_entries = commit_entries
+        self.on_progress = on_progress or (lambda position, size, status: None)
+        self.verifier: LogVerifier | None = None
+        self.result = WorkerResult(info)
+        self._reported: set[tuple[str, str]] = set()
+
+    # --- state -----------------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        state: LogState | None = await self.store.call(self.store.store.log_state, self.info.log_id)
+        if state is None or state.position is None:
+            self.verifier = None
+            return
+        verified = None
+        if state.verified_size is not None and state.verified_root is not None:
+            verified = StoredHead(state.verified_size, state.verified_timestamp or 0, state.verified_root)
+        compact = CompactRange.from_bytes(state.compact_range) if state.compact_range else CompactRange()
+        self.verifier = LogVerifier(verified, compact)
+
+    @property
+    def position(self) -> int:
+        return self.verifier.position if self.verifier else 0
+
+    @property
+    def target_size(self) -> int:
+        verified = self.verifier.verified if self.verifier else None
+        return verified.tree_size if verified else 0
+
+    # --- misbehaviour and errors -------------------------------------------------------------------------
+
+    async def misbehaved(self, finding: Misbehaviour) -> None:
+        key = (finding.kind, finding.detail)
+        self.result.misbehaviour.append(finding)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        await self.store.call(
+            self.store.store.record_misbehaviour, self.info.log_id, finding.kind, finding.detail,
+            finding.evidence,
+        )
+
+    async def failed(self, message: str) -> None:
+        self.result.error = message
+        await self.store.call(self.store.store.record_error, self.info.log_id, message)
+
+    # --- tree heads ------------------------------------------------------------------------------------
+
+    async def poll_head(self) -> bool:
+        """Fetch and verify the tree head; returns True if there are entries to read. Misbehaviour is
+        recorded and raised."""
+        head = await self.client.get_tree_head()
+        try:
+            head.verify(self.info)
+        except CTError as exc:
+            await self.store.call(self.store.store.record_tree_head, self.info.log_id, head, verified=False)
+            raise bad_signature(head, exc) from None
+        if self.verifier is None:
+            await self._first_head(head)
+        else:
+            try:
+                if self.verifier.needs_consistency(head):
+                    last = self.verifier.verified
+                    assert last is not None
+                    proof = await self.client.get_consistency_proof(last.tree_size, head.tree_size)
+                    self.verifier.accept_head(head, proof)
+                else:
+                    self.verifier.accept_head(head)
+            except Misbehaviour:
+                await self.store.call(
+                    self.store.store.record_tree_head, self.info.log_id, head, verified=False
+                )
+                raise
+            await self.store.call(self.store.store.record_tree_head, self.info.log_id, head, verified=True)
+        self.on_progress(self.position, self.target_size, "")
+        return self.position < self.target_size
+
+    async def _first_head(self, head: Any) -> None:
+        verifier = LogVerifier(None, CompactRange())
+        if self.start == "end" and head.tree_size > 0:
+            compact = await self.client.get_compact_range(head.tree_size)
+            try:
+                verifier.bootstrap(head, compact)
+            except Misbehaviour:
+                await self.store.call(
+                    self.store.store.record_tree_head, self.info.log_id, head, verified=False
+                )
+                raise
+        else:
+            verifier.accept_head(head)
+        await self.store.call(
+            self.store.store.start_log, self.info.log_id, verifier.position, verifier.range.to_bytes(), head
+        )
+        self.verifier = verifier
+
+    # --- entries ---------------------------------------------------------------------------------------
+
+    async def catch_up(self, stop: asyncio.Event) -> None:
+        """Read, prove and commit every entry up to the current target. Misbehaviour is raised."""
+        verifier = self.verifier
+        assert verifier is not None and verifier.verified is not None
+        target = verifier.verified
+        end = target.tree_size
+        if verifier.position >= end:
+            return
+        running = verifier.range.copy()
+        chunk_start = running.size
+        items: list[RawEntry] = []
+        in_flight: deque[tuple[Chunk, asyncio.Task[list[StoredEntry]]]] = deque()
+        step = self.commit_entries
+        try:
+            async for batch in self.client.stream_entries(running.size, end):
+                items.extend(batch)
+                while items:
+                    position = chunk_start + len(items)
+                    # Chunk ends fall on multiples of commit_entries, and at the target size.
+                    boundary = min(end, (chunk_start // step + 1) * step)
+                    if position < boundary:
+                        break
+                    take = boundary - chunk_start
+                    part, items = items[:take], items[take:]
+                    running.extend(leaf_hashes(part))
+                    chunk = Chunk(chunk_start, running.copy(), target)
+                    in_flight.append((chunk, asyncio.create_task(self._prepare(chunk, part))))
+                    chunk_start = boundary
+                    while len(in_flight) >= _IN_FLIGHT:
+                        await self._commit(*in_flight.popleft())
+                if stop.is_set():
+                    break
+            while in_flight and not stop.is_set():
+                await self._commit(*in_flight.popleft())
+        finally:
+            for _, task in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.gather(*(task for _, task in in_flight), return_exceptions=True)
+
+    async def _prepare(self, chunk: Chunk, part: list[RawEntry]) -> list[StoredEntry]:
+        raw: list[RawItem] = [(e.index, e.leaf_input, e.extra_data) for e in part]
+        for offset, entry in enumerate(part):
+            if entry.index != chunk.start + offset:
+                raise CTError(f"the client returned entry {entry.index} at position {chunk.start + offset}")
+        decoding = asyncio.ensure_future(self.pool.decode(raw))
+        try:
+            proof: list[bytes] = []
+            if LogVerifier.chunk_needs_proof(chunk):
+                proof = await self.client.get_consistency_proof(chunk.end, chunk.target.tree_size)
+            LogVerifier.prove(chunk, proof)
+        except BaseException:
+            decoding.cancel()
+            raise
+        decoded = await decoding
+        return [StoredEntry(d.entry_index, d.entry_type, d.timestamp, d.record, d.cert_der, d.findings)
+                for d in decoded]
+
+    async def _commit(self, chunk: Chunk, task: asyncio.Task[list[StoredEntry]]) -> None:
+        entries = await task
+        batch = CommitBatch(
+            log_id=self.info.log_id,
+            start=chunk.start,
+            end=chunk.end,
+            compact_range=chunk.range.to_bytes(),
+            head=chunk.target,
+            entries=entries,
+        )
+        # Shielded: once handed to the store thread the transaction completes or rolls back as a whole,
+        # and the in-memory state must follow what the database did.
+        await asyncio.shield(self.store.call(self.store.store.commit_batch, batch))
+        assert self.verifier is not None
+        self.verifier.advance(chunk)
+        self.result.entries += chunk.end - chunk.start
+        self.on_progress(self.position, self.target_size, "")
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def now() -> float:
+    return time.monotonic()
