@@ -82,20 +82,6 @@ def _search(args: argparse.Namespace) -> int:
     return search_command(args)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ctsentinel.config import load_config
-    from ctsentinel.monitor.pipeline import run_command
-
-    return run_command(load_config(args.config), once=args.once)
-
-
-def _logs(args: argparse.Namespace) -> int:
-    from ctsentinel.config import load_config
-    from ctsentinel.monitor.status import logs_command
-
-    return logs_command(load_config(args.config), as_json=args.json)
-
-
 def _add_config(p: argparse.ArgumentParser) -> None:
     # Accepted after the subcommand too: `ctsentinel run -c x.toml` works like `ctsentinel -c x.toml run`.
     p.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (default: ctsentinel.toml)")
@@ -149,16 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="a JSON array of CertRecords, one per issuance")
     search.add_argument("--limit", type=int, default=100, help="most issuances shown (default: %(default)s)")
     search.set_defaults(handler=_search)
-
-    run = commands.add_parser("run", help="monitor the logs: verify every entry, store what matters")
-    _add_config(run)
-    run.add_argument("--once", action="store_true", help="catch every log up to its tree head, then exit")
-    run.set_defaults(handler=_run)
-
-    logs = commands.add_parser("logs", help="each log: size, verified position, last tree head, errors")
-    _add_config(logs)
-    logs.add_argument("--json", action="store_true", help="a JSON array instead of a table")
-    logs.set_defaults(handler=_logs)
 
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)
