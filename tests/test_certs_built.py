@@ -339,3 +339,21 @@ def test_truncated_certificate_keeps_what_it_has() -> None:
     assert r.error is not None and r.error.startswith("Certificate: truncated")
     assert r.serial == "0a1b2c" and r.subject == "CN=a.example" and r.subject_spki_sha256 is not None
     assert r.tbs_sha256 is None
+
+
+def test_quadratic_inputs_stay_fast() -> None:
+    """Punycode and big OID arcs are quadratic: a hostile certificate must not stall the monitor."""
+    import time
+
+    label = "".join(chr(0x4E00 + i) for i in range(20000))
+    long_oid = x509.ObjectIdentifier("2.5" + ".1" * 60)  # 62 octets: near the most cryptography encodes
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x"), x509.NameAttribute(long_oid, "y")])
+    der = build(
+        subject=name,
+        extensions=[raw_san(dns(f"{label}.example".encode()), dns(f"xn--{'a' * 30000}.example"))],
+    )
+    start = time.process_time()
+    r = record_from_der(der)
+    assert time.process_time() - start < 1.0
+    assert r.dns_names[0] == f"{label}.example"  # kept as is: no DNS label is that long
+    assert r.subject is not None and r.subject.startswith("oid:") and r.subject.endswith("...=y,CN=x")

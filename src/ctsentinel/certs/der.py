@@ -19,6 +19,7 @@ OID = 0x06
 BOOLEAN = 0x01
 
 _MAX_DEPTH = 64
+_MAX_OID_OCTETS = 48
 
 
 class IndefiniteLength(Exception):
@@ -147,6 +148,9 @@ def _reencode(b: bytes, i: int, end: int, depth: int) -> tuple[bytes, int]:
 
 def oid_dotted(content: bytes) -> str:
     """Dotted text of an OBJECT IDENTIFIER's content octets (lenient: a truncated arc ends the text)."""
+    if len(content) > _MAX_OID_OCTETS:
+        # Arcs are unbounded integers; building huge ones is quadratic, and nobody reads such an OID.
+        return "oid:" + content[:_MAX_OID_OCTETS].hex() + "..."
     arcs: list[int] = []
     value = 0
     for octet in content:

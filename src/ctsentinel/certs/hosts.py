@@ -9,7 +9,8 @@ names, as no resolver treats them as addresses.
 
 DNS names are lower-cased, IDNs become A-labels (U-labels converted leniently under UTS 46 / IDNA2008,
 with a raw punycode fallback when a label breaks the rules, because the watch must still see it), one
-trailing root dot is dropped, and the Unicode form of every IDN is kept separately for display.
+trailing root dot is dropped, and the Unicode form of every IDN is kept separately for display. A CN
+containing a space is not taken as a host name at all (the caller filters those).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from ipaddress import IPv4Address, IPv6Address
 import idna
 
 _IP_LAST_CHARS = frozenset("0123456789.]")
+# Punycode is quadratic in the label length (a 20,000-character label takes minutes to encode), and no
+# DNS label is longer than 63 octets: longer labels are kept as they are, lower-cased.
+_MAX_LABEL = 63
 _IDN_CACHE: dict[str, tuple[str, str | None]] = {}
 _ULABEL_CACHE: dict[str, str] = {}
 _IDN_CACHE_LIMIT = 16384
@@ -119,7 +123,7 @@ def _to_ascii(text: str) -> tuple[str, str | None]:
         mapped = mapped[:-1]
     labels = []
     for label in mapped.split("."):
-        if label.isascii():
+        if label.isascii() or len(label) > _MAX_LABEL:
             labels.append(label.lower())
             continue
         try:
@@ -136,7 +140,7 @@ def _to_unicode(name: str) -> str | None:
     labels = name.split(".")
     changed = False
     for n, label in enumerate(labels):
-        if label.startswith("xn--"):
+        if label.startswith("xn--") and len(label) <= _MAX_LABEL:
             # Labels repeat across names (every host of one IDN domain), full names rarely do.
             ulabel = _ULABEL_CACHE.get(label)
             if ulabel is None:
