@@ -1,0 +1,283 @@
+"""HttpClient and LogBudget against small servers on 127.0.0.1, and the tile-hash proof planner."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import gzip
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ctsentinel.ct import merkle
+from ctsentinel.ct.tiles import TILE_WIDTH
+from ctsentinel.logs import HttpClient, LogBudget, LogHTTPError, LogResponseError
+from ctsentinel.logs.http import parse_retry_after
+from ctsentinel.logs.staticct import StaticCtClient
+from ctsentinel.logs.tilehashes import consistency_proof_spans, perfect_spans, span_source
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def with_server(handler: Handler, test: Callable[[str], Awaitable[None]]) -> None:
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        await test(f"http://127.0.0.1:{runner.addresses[0][1]}/")
+    finally:
+        await runner.cleanup()
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(" 0 ") == 0.0
+    now = 1_800_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now=now) == 30.0
+    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("-5") is None
+
+
+def test_retry_after_http_date_is_obeyed_and_capped() -> None:
+    calls: list[float] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            when = email.utils.formatdate(time.time() + 2, usegmt=True)
+            return web.Response(status=429, headers={"Retry-After": when})
+        if len(calls) == 2:
+            return web.Response(status=429, headers={"Retry-After": "3600"})
+        return web.Response(body=b"ok")
+
+    async def test(base: str) -> None:
+        async with HttpClient(retry_after_cap=1.5) as http:
+            budget = LogBudget(requests_per_second=1000)
+            assert await http.get(base + "x", budget) == b"ok"
+            assert budget.stats.rate_limited == 2
+
+    asyncio.run(with_server(handler, test))
+    assert len(calls) == 3
+    # An HTTP date has one-second resolution: "now + 2 s" is 1 to 2 s away when it is read (cap 1.5 s).
+    assert 0.9 <= calls[1] - calls[0] <= 1.7
+    assert 1.45 <= calls[2] - calls[1] <= 2.0  # 3600 s capped at 1.5 s
+
+
+def test_response_size_limit_with_and_without_content_length() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/sized":
+            return web.Response(body=b"x" * 5000)
+        response = web.StreamResponse()  # chunked: no Content-Length to refuse early
+        await response.prepare(request)
+        for _ in range(10):
+            await response.write(b"y" * 1000)
+        await response.write_eof()
+        return response
+
+    async def test(base: str) -> None:
+        async with HttpClient(max_response_bytes=4096) as http:
+            for path in ("sized", "chunked"):
+                with pytest.raises(LogResponseError) as caught:
+                    await http.get(base + path)
+                assert str(caught.value).startswith(f"{base}{path}: response ")
+                assert "limit of 4096" in str(caught.value)
+
+    asyncio.run(with_server(handler, test))
+
+
+def test_concurrency_and_rate_are_bounded() -> None:
+    in_flight = 0
+    most = 0
+    starts: list[float] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        starts.append(time.monotonic())
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return web.Response(body=b"ok")
+
+    async def test(base: str) -> None:
+        async with HttpClient() as http:
+            budget = LogBudget(concurrency=2, requests_per_second=1000)
+            await asyncio.gather(*(http.get(f"{base}{i}", budget) for i in range(10)))
+            assert budget.stats.requests == 10
+            assert most == 2
+            slow = LogBudget(concurrency=8, requests_per_second=20)
+            began = time.monotonic()
+            await asyncio.gather(*(http.get(f"{base}{i}", slow) for i in range(10)))
+            assert time.monotonic() - began >= 9 / 20 - 0.02
+
+    asyncio.run(with_server(handler, test))
+    first = sorted(starts[:10])
+    # With two slots and 50 ms per request, ten requests need at least five rounds.
+    assert first[-1] - first[0] >= 4 * 0.05 - 0.01
+
+
+def test_user_agent_and_gzip_content_encoding() -> None:
+    seen: list[str] = []
+    payload = b"\x00" * 3000
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers["User-Agent"])
+        return web.Response(body=gzip.compress(payload), headers={"Content-Encoding": "gzip"})
+
+    async def test(base: str) -> None:
+        async with HttpClient() as http:
+            assert await http.get(base + "tile") == payload
+
+    asyncio.run(with_server(handler, test))
+    assert seen == ["ctsentinel/0.1.0 (+CT monitor)"]
+
+
+def test_tiles_gzipped_without_content_encoding_are_decompressed_within_the_limit() -> None:
+    client = StaticCtClient.__new__(StaticCtClient)
+    client.http = HttpClient(max_response_bytes=100_000)
+    tile = b"\x00\x00\x01\x8d" + bytes(range(256)) * 10
+    assert client._gunzip("u", gzip.compress(tile)) == tile
+    assert client._gunzip("u", tile) == tile
+    with pytest.raises(LogResponseError, match=r"^u: tile exceeds the limit of 100000 bytes"):
+        client._gunzip("u", gzip.compress(b"\x00" * 1_000_000))
+    with pytest.raises(LogResponseError, match=r"^u: gzip-compressed tile does not decompress"):
+        client._gunzip("u", b"\x1f\x8b" + b"junk" * 10)
+
+
+def test_not_found_is_not_retried_and_keeps_the_status() -> None:
+    count = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal count
+        count += 1
+        return web.Response(status=404, text="no such tile\n")
+
+    async def test(base: str) -> None:
+        async with HttpClient() as http:
+            with pytest.raises(LogHTTPError) as caught:
+                await http.get(base + "tile/0/000")
+            assert caught.value.status == 404
+            assert str(caught.value) == f"{base}tile/0/000: HTTP 404: no such tile"
+
+    asyncio.run(with_server(handler, test))
+    assert count == 1
+
+
+# --- LogBudget ----------------------------------------------------------------------------------------------
+
+
+def test_budget_learns_the_cap_and_probes_above_it() -> None:
+    budget = LogBudget(batch_size=1000)
+    assert budget.batch_size == 1000
+    budget.observe_batch(1000, 1000)
+    assert budget.batch_size == 1000  # full answers teach nothing while none was short
+    budget.observe_batch(1000, 256)
+    assert budget.batch_size == 256
+    budget.observe_batch(256, 128)  # a smaller answer does not lower what the log has shown it returns
+    assert budget.batch_size == 256
+    for _ in range(8):
+        budget.observe_batch(256, 256)
+    assert budget.batch_size == 512  # a probe
+    budget.observe_batch(512, 256)
+    assert budget.batch_size == 256
+    for _ in range(8):
+        budget.observe_batch(256, 256)
+    budget.observe_batch(512, 512)  # the probe came back full: the log returns more than thought
+    assert budget.batch_size == 512
+    budget.observe_batch(1000, 0)
+    assert budget.batch_size == 512
+
+
+def test_budget_backoff_and_rate_adaptation() -> None:
+    budget = LogBudget(requests_per_second=16, backoff_base=0.5, backoff_cap=4)
+    for attempt in range(1, 10):
+        delay = budget.backoff(attempt)
+        full = min(4.0, 0.5 * 2 ** (attempt - 1))
+        assert full / 2 <= delay <= full
+    budget.rate_limited(None, 1)
+    assert budget.rate == 8
+    budget.rate_limited(1.0, 2)
+    assert budget.rate == 4
+    for _ in range(200):
+        budget.succeeded()
+    assert budget.rate == 16
+    with pytest.raises(ValueError):
+        LogBudget(concurrency=0)
+
+
+# --- proofs from hash tiles ---------------------------------------------------------------------------------
+
+
+def _fold(hashes: list[bytes]) -> bytes:
+    acc = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        acc = merkle.node_hash(left, acc)
+    return acc
+
+
+LEAVES = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(70_000)]
+
+
+def _level_hashes(level: int, size: int) -> list[bytes]:
+    """Hashes of level `level` (subtrees of 256**level leaves) of a tree of `size` leaves."""
+    width = TILE_WIDTH**level
+    return [merkle.root_hash(LEAVES[i : i + width]) for i in range(0, size - width + 1, width)]
+
+
+LEVEL1 = _level_hashes(1, len(LEAVES))
+LEVEL2 = merkle.root_hash(LEAVES[:65536])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_proof_from_tile_hashes_equals_the_rfc_proof(data: Any) -> None:
+    new = data.draw(st.integers(1, 70_000), label="new")
+    old = data.draw(st.integers(1, new), label="old")
+    check_proof_from_tiles(old, new)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [(65536, 70000), (1, 70000), (65537, 69999), (300, 65536), (256, 257), (1, 1)]
+)
+def test_proof_from_tile_hashes_at_tile_and_level_edges(old: int, new: int) -> None:
+    check_proof_from_tiles(old, new)
+
+
+def check_proof_from_tiles(old: int, new: int) -> None:
+    element_spans = consistency_proof_spans(old, new)
+    proof = []
+    for spans in element_spans:
+        hashes = []
+        for start, end in spans:
+            source = span_source((start, end), new)
+            level = source.tile.level
+            assert isinstance(level, int) and level <= 2
+            assert source.tile.width == min(TILE_WIDTH, (new >> (8 * level)) - source.tile.index * TILE_WIDTH)
+            tile_hashes = {0: LEAVES, 1: LEVEL1, 2: [LEVEL2]}[level][source.tile.first_entry :][
+                : source.tile.width
+            ]
+            hashes.append(merkle.root_hash(tile_hashes[source.first : source.first + source.count]))
+            assert hashes[-1] == merkle.root_hash(LEAVES[start:end])
+        proof.append(_fold(hashes))
+    assert proof == merkle.consistency_proof(LEAVES[:new], old)
+
+
+def test_perfect_spans_and_bad_ranges() -> None:
+    assert perfect_spans(0, 7) == [(0, 4), (4, 6), (6, 7)]
+    assert perfect_spans(512, 1030) == [(512, 1024), (1024, 1028), (1028, 1030)]
+    with pytest.raises(ValueError):
+        perfect_spans(1, 5)
+    with pytest.raises(ValueError):
+        span_source((0, 4), 3)
+    assert consistency_proof_spans(4, 4) == []
