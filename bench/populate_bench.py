@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import random
 import resource
 import shutil
@@ -46,15 +47,15 @@ def _der_octet_string(data: bytes) -> bytes:
     return b"\x04" + length + data
 
 
-def baseline(directory: Path, sample: int) -> float:
-    """Seconds per entry of the naive path (a precertificate and its certificate are two entries)."""
+def baseline(directory: Path, sample: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per entry of the naive path (a precertificate and its certificate are two)."""
     hierarchy = CAHierarchy.load_or_create(directory, seed=1)
     rng = random.Random(1)
     names = NameGenerator(rng)
     profiles = list(PROFILES)
     weights = [p.weight for p in profiles]
     with LogStorage.open(directory) as storage:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         done = 0
         while done < sample:
             profile = rng.choices(profiles, weights)[0]
@@ -91,7 +92,7 @@ def baseline(directory: Path, sample: int) -> float:
             storage.add([Submission((final.public_bytes(encoding=Encoding.DER), *chain), False)])
             done += 2
         storage.integrate()
-        return (time.perf_counter() - start) / done
+        return (time.perf_counter() - start) / done, (time.process_time() - cpu_start) / done
 
 
 def _mb(n: float) -> str:
@@ -112,18 +113,27 @@ def main() -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="populate-bench-"))
     try:
-        per_entry = baseline(scratch / "baseline", args.baseline_sample)
+        per_entry, cpu_per_entry = baseline(scratch / "baseline", args.baseline_sample)
         print(
             f"baseline (naive CertificateBuilder, one entry at a time, {args.baseline_sample} entries): "
-            f"{per_entry * 1e6:,.0f} us/entry = {1 / per_entry:,.0f} entries/s; "
+            f"{per_entry * 1e6:,.0f} us/entry wall clock = {1 / per_entry:,.0f} entries/s, "
+            f"{cpu_per_entry * 1e6:,.0f} us/entry CPU; "
             f"{args.entries:,} entries would take {per_entry * args.entries / 60:,.1f} min"
         )
         directory = Path(args.dir) if args.dir else scratch / "log"
+        cpu_before = sum(
+            u.ru_utime + u.ru_stime
+            for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+        )
+        load_before = os.getloadavg()[0]
         report = populate(
             directory, entries=args.entries, scenario=args.scenario, seed=args.seed, workers=args.workers
         )
-        parent_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        usage_self = resource.getrusage(resource.RUSAGE_SELF)
+        usage_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        parent_rss = usage_self.ru_maxrss * 1024
+        child_rss = usage_children.ru_maxrss * 1024
+        cpu = sum(u.ru_utime + u.ru_stime for u in (usage_self, usage_children)) - cpu_before
         disk = disk_usage(directory)
         print(report.summary())
         print(
@@ -134,7 +144,17 @@ def main() -> int:
         )
         print(f"disk: {_mb(disk)} ({disk / max(report.tree_size, 1):,.0f} bytes/entry) in {directory}")
         print(f"peak RSS: parent {_mb(parent_rss)}, largest worker {_mb(child_rss)}")
-        print(f"speed-up over the baseline: {per_entry * report.entries_per_second:,.1f}x")
+        # Wall-clock time depends on what else the machine runs; CPU time does not.
+        cores = os.cpu_count() or 1
+        print(
+            f"CPU: {cpu:,.0f} s in all processes ({cpu / report.entries_added * 1e6:,.0f} us/entry); "
+            f"on {cores} otherwise idle core(s) at least {cpu / cores / 60:,.1f} min; "
+            f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+        )
+        print(
+            f"speed-up over the baseline: {per_entry * report.entries_per_second:,.1f}x wall clock, "
+            f"{cpu_per_entry / (cpu / report.entries_added):,.1f}x in CPU per entry"
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
