@@ -1,0 +1,156 @@
+"""The exec channel: run a script with the event as JSON on stdin and certspotter's hook variables set.
+
+Users coming from certspotter keep their hook scripts: the environment carries EVENT (discovered_cert,
+malformed_cert, or error for a log-health event), SUMMARY, WATCH_ITEM, LOG_URI, ENTRY_INDEX, TBS_SHA256,
+CERT_SHA256, PUBKEY_SHA256, SUBJECT_DN, ISSUER_DN, SERIAL, NOT_BEFORE/NOT_AFTER (and their _RFC3339 and
+_UNIXTIME forms), JSON_FILENAME (the event JSON) and CERT_FILENAME (the PEM, when there is one), as
+certspotter-script(8) defines them. Text taken from the certificate is passed through safe_text so that a
+newline or an escape sequence in a DN cannot forge lines in whatever the script logs.
+
+The command is a list run without a shell. It runs in its own process group, so on timeout the whole
+group is killed; a non-zero exit is a failed delivery naming the first line of the script's stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ctsentinel.notify.base import Channel, DeliveryError, Event, is_health, one_line, public_view
+from ctsentinel.notify.render import summary
+from ctsentinel.terminal import safe_text
+
+STDERR_LIMIT = 64 * 1024
+
+
+def _first(values: object) -> str | None:
+    if isinstance(values, list | tuple) and values:
+        return str(values[0])
+    return None
+
+
+def _time_variables(name: str, value: object) -> dict[str, str]:
+    if not isinstance(value, str):
+        return {}
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return {"VALIDITY_PARSE_ERROR": f"{name.lower()} {safe_text(value)!r} is not a time"}
+    return {
+        name: when.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+        f"{name}_RFC3339": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        f"{name}_UNIXTIME": str(int(when.timestamp())),
+    }
+
+
+def hook_environment(event: Mapping[str, Any], idempotency_key: str) -> dict[str, str]:
+    """certspotter's hook variables for one event (file names are added by the channel)."""
+    env: dict[str, str | None] = {"SUMMARY": summary(event), "CTSENTINEL_IDEMPOTENCY_KEY": idempotency_key}
+    if is_health(event):
+        env.update(
+            EVENT="error",
+            LOG_URI=safe_text(str(event.get("log", ""))),
+            CTSENTINEL_PROBLEM=safe_text(str(event.get("problem", ""))),
+            CTSENTINEL_DETAIL=safe_text(str(event.get("detail", ""))),
+        )
+        return {k: v for k, v in env.items() if v is not None}
+    entries = [e for e in event.get("entries") or [] if isinstance(e, Mapping)]
+    first_entry = entries[0] if entries else {}
+    text = {
+        "SUBJECT_DN": event.get("_subject"),
+        "ISSUER_DN": event.get("issuer"),
+        "SERIAL": event.get("serial"),
+        "WATCH_ITEM": _first(event.get("matched")),
+    }
+    env.update(
+        EVENT="malformed_cert" if event.get("reason") == "malformed" else "discovered_cert",
+        CTSENTINEL_WATCH=safe_text(str(event.get("watch", ""))),
+        CTSENTINEL_SEVERITY=str(event.get("severity", "")),
+        CTSENTINEL_ALERT_ID=str(event.get("id", "")),
+        LOG_URI=None if "log" not in first_entry else safe_text(str(first_entry["log"])),
+        ENTRY_INDEX=None if "index" not in first_entry else str(first_entry["index"]),
+        TBS_SHA256=event.get("_tbs_sha256"),
+        CERT_SHA256=_first(event.get("sha256")),
+        PUBKEY_SHA256=event.get("_subject_spki_sha256"),
+        **{name: None if value is None else safe_text(str(value)) for name, value in text.items()},
+    )
+    out = {k: v for k, v in env.items() if v is not None}
+    out.update(_time_variables("NOT_BEFORE", event.get("not_before")))
+    out.update(_time_variables("NOT_AFTER", event.get("not_after")))
+    return out
+
+
+class ExecChannel(Channel):
+    kind = "exec"
+
+    def __init__(
+        self,
+        key: str,
+        command: Sequence[str],
+        *,
+        timeout: float = 30.0,
+        concurrency: int = 1,
+        min_severity: str = "low",
+        watches: Sequence[str] = (),
+    ) -> None:
+        super().__init__(key, min_severity, watches)
+        self.command = list(command)
+        self.timeout = timeout
+        self.concurrency = concurrency
+
+    async def deliver(self, event: Event, idempotency_key: str) -> None:
+        body = json.dumps(public_view(event), ensure_ascii=False).encode("utf-8")
+        env = dict(os.environ)
+        env.update(hook_environment(event, idempotency_key))
+        with tempfile.TemporaryDirectory(prefix="ctsentinel-hook-") as folder:
+            json_path = Path(folder) / "event.json"
+            json_path.write_bytes(body)
+            env["JSON_FILENAME"] = str(json_path)
+            pem = event.get("_pem")
+            if isinstance(pem, str) and pem:
+                cert_path = Path(folder) / "cert.pem"
+                cert_path.write_text(pem, encoding="ascii")
+                env["CERT_FILENAME"] = str(cert_path)
+            await self._run(body, env)
+
+    async def _run(self, body: bytes, env: dict[str, str]) -> None:
+        name = self.command[0]
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # its own process group: a timeout kills the script's children too
+            )
+        except OSError as exc:
+            raise DeliveryError(f"exec {name}: cannot run: {exc.strerror or exc}") from None
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(body), self.timeout)
+        except TimeoutError:
+            self._kill(process.pid)
+            await process.wait()
+            raise DeliveryError(f"exec {name}: still running after {self.timeout:g}s; killed") from None
+        except BaseException:
+            self._kill(process.pid)  # cancelled (shutdown): leave no script behind
+            raise
+        if process.returncode != 0:
+            lines = stderr[:STDERR_LIMIT].decode("utf-8", "replace").strip().splitlines()
+            why = f": {one_line(safe_text(lines[0]), 200)}" if lines else ""
+            code = process.returncode
+            status = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            raise DeliveryError(f"exec {name}: {status}{why}")
+
+    @staticmethod
+    def _kill(pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)

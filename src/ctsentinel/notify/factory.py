@@ -1,0 +1,96 @@
+"""Channels built from the config's [[notify]] tables, each validating its own options.
+
+A channel's outbox key is its `name` option when given, else "<kind>#<position>" (1-based, as in the
+error messages): deliveries pending for a channel find it again after a restart as long as the config
+keeps it at its place or gives it a name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from ctsentinel.config import NotifyConfig
+from ctsentinel.errors import UserError
+from ctsentinel.notify.base import Channel
+from ctsentinel.notify.email import EmailChannel
+from ctsentinel.notify.exec import ExecChannel
+from ctsentinel.notify.jsonl import JsonlChannel
+from ctsentinel.notify.options import Options
+from ctsentinel.notify.stdout import StdoutChannel
+from ctsentinel.notify.webhook import WebhookChannel
+
+_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
+
+
+def build_channel(config: NotifyConfig, position: int, stdout: TextIO | None = None) -> Channel:
+    """The channel of the `position`-th (0-based) [[notify]] table; UserError on a bad option."""
+    where = f"[[notify]] #{position + 1} {config.kind}"
+    opts = Options(where, config.options)
+    key = opts.string("name") or f"{config.kind}#{position + 1}"
+    common: dict[str, Any] = {"min_severity": config.min_severity, "watches": config.watches}
+    channel: Channel
+    if config.kind == "stdout":
+        channel = StdoutChannel(key, stream=stdout, **common)
+    elif config.kind == "jsonl":
+        channel = JsonlChannel(key, opts.string("path", required=True), **common)
+    elif config.kind == "webhook":
+        url = opts.string("url", required=True)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise opts.fail(f"url {url!r} must be an http:// or https:// URL")
+        channel = WebhookChannel(
+            key,
+            url,
+            secret=opts.string("secret"),
+            timeout=opts.number("timeout", 10.0, minimum=0.1),
+            concurrency=opts.integer("concurrency", 8, minimum=1, maximum=256),
+            **common,
+        )
+    elif config.kind == "email":
+        sender = opts.string("from", required=True)
+        recipients = opts.strings("to", required=True, single=True)
+        for address in [sender, *recipients]:
+            if not _ADDRESS.match(address):
+                raise opts.fail(f"{address!r} is not an email address")
+        username, password = opts.string("username"), opts.string("password")
+        if (username is None) != (password is None):
+            raise opts.fail("username and password go together")
+        channel = EmailChannel(
+            key,
+            opts.string("host", required=True),
+            sender,
+            recipients,
+            port=opts.integer("port", 25, minimum=1),
+            starttls=opts.boolean("starttls", False),
+            username=username,
+            password=password,
+            cafile=opts.string("cafile"),
+            timeout=opts.number("timeout", 30.0, minimum=0.1),
+            **common,
+        )
+    elif config.kind == "exec":
+        command = opts.strings("command", required=True, single=True)
+        channel = ExecChannel(
+            key,
+            command,
+            timeout=opts.number("timeout", 30.0, minimum=0.1),
+            concurrency=opts.integer("concurrency", 1, minimum=1, maximum=64),
+            **common,
+        )
+    else:
+        raise opts.fail(f"kind {config.kind!r} is unknown")
+    opts.done()
+    return channel
+
+
+def build_channels(configs: Sequence[NotifyConfig], stdout: TextIO | None = None) -> list[Channel]:
+    """Every configured channel; UserError (one line) for a bad option or two channels with one name."""
+    channels = [build_channel(config, position, stdout) for position, config in enumerate(configs)]
+    keys = [channel.key for channel in channels]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise UserError(f"[[notify]]: two channels are named {twice!r}")
+    return channels

@@ -1,0 +1,169 @@
+"""Delivering the outbox: every pending delivery is retried with exponential backoff and full jitter until
+its channel accepts it, and is marked delivered only after that.
+
+The outbox is durable (the store, issue 6), so the order of operations is the whole guarantee: a
+delivery is marked only after `Channel.deliver` returned. A crash between the two repeats the delivery
+after the restart with the same idempotency key, which is how the receiver recognises the repeat; a crash
+before it loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from ctsentinel.notify.base import Channel, DeliveryError, one_line
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    id: int
+    channel: str  # the channel's key
+    idempotency_key: str
+    event: dict[str, Any] = field(hash=False)
+    attempts: int = 0  # failed attempts so far
+
+
+class Outbox(Protocol):
+    def due(self, now: datetime, limit: int) -> list[PendingDelivery]:
+        """Pending deliveries whose next attempt is at or before `now`, oldest first."""
+        ...
+
+    def mark_delivered(self, id: int) -> None: ...
+
+    def mark_failed(self, id: int, error: str, next_attempt_at: datetime | None) -> None:
+        """Record a failed attempt; `next_attempt_at` None means give up (failed permanently)."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending delivery is due; None when nothing is pending."""
+        ...
+
+    def pending(self, limit: int) -> list[PendingDelivery]:
+        """Deliveries still pending, oldest first (what `run --once` reports as left over)."""
+        ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Backoff:
+    """Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): the wait after the n-th failure
+    is uniform in [0, min(cap, base * 2**n)), which spreads retries of many deliveries apart."""
+
+    base: float = 2.0
+    cap: float = 600.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, failures: int) -> float:
+        ceiling = min(self.cap, self.base * 2 ** min(failures, 62))
+        return self.rng.uniform(0.0, ceiling)
+
+
+@dataclass
+class PassResult:
+    delivered: int = 0
+    failed: int = 0
+
+
+class Sender:
+    """Delivers due items through the channels; `channels` maps each channel key to its Channel."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        channels: Iterable[Channel],
+        *,
+        backoff: Backoff | None = None,
+        batch: int = 500,
+        attempt_timeout: float = 300.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.outbox = outbox
+        self.channels: Mapping[str, Channel] = {channel.key: channel for channel in channels}
+        self.backoff = backoff or Backoff()
+        self.batch = batch
+        self.attempt_timeout = attempt_timeout
+        self.clock = clock
+        self._limits = {key: asyncio.Semaphore(max(1, ch.concurrency)) for key, ch in self.channels.items()}
+        self._wake = asyncio.Event()
+
+    async def deliver_due(self) -> PassResult:
+        """One pass: attempt every delivery due now, each at most once, concurrently across channels and
+        up to each channel's concurrency within one."""
+        result = PassResult()
+        tried: set[int] = set()
+        while True:
+            items = [item for item in self.outbox.due(self.clock(), self.batch) if item.id not in tried]
+            if not items:
+                return result
+            tried.update(item.id for item in items)
+            outcomes = await asyncio.gather(*(self._attempt(item) for item in items))
+            result.delivered += sum(outcomes)
+            result.failed += len(outcomes) - sum(outcomes)
+
+    async def _attempt(self, item: PendingDelivery) -> bool:
+        channel = self.channels.get(item.channel)
+        if channel is None:
+            # Its [[notify]] table is gone (or moved without a name): nobody can receive it any more, so it
+            # is marked failed for good, where `alerts`/`logs` show it, rather than retried forever.
+            self.outbox.mark_failed(item.id, f"channel {item.channel} is no longer configured", None)
+            return False
+        async with self._limits[item.channel]:
+            try:
+                async with asyncio.timeout(self.attempt_timeout):
+                    await channel.deliver(item.event, item.idempotency_key)
+            except DeliveryError as exc:
+                error = one_line(exc)
+            except TimeoutError:
+                error = f"{item.channel}: no answer within {self.attempt_timeout:g}s"
+            except Exception as exc:  # a channel bug must not stop the other deliveries
+                error = one_line(f"{item.channel}: {type(exc).__name__}: {exc}")
+            else:
+                self.outbox.mark_delivered(item.id)
+                return True
+        wait = self.backoff.delay(item.attempts)
+        self.outbox.mark_failed(item.id, error, self.clock() + timedelta(seconds=wait))
+        return False
+
+    async def drain(self, timeout: float) -> list[PendingDelivery]:
+        """For `run --once`: deliver and retry until nothing is pending or `timeout` seconds have passed.
+        Returns what is still pending (it stays in the outbox for the next run)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            await self.deliver_due()
+            upcoming = self.outbox.next_due()
+            if upcoming is None:
+                return []
+            wait = max(0.0, (upcoming - self.clock()).total_seconds())
+            if time.monotonic() + wait > deadline:
+                return self.outbox.pending(10_000)
+            await asyncio.sleep(wait)
+
+    async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
+        """For `run`: deliver as deliveries fall due until `stop` is set. New alerts are noticed within
+        `idle` seconds; call `wake()` after a commit to deliver them at once."""
+        while not stop.is_set():
+            await self.deliver_due()
+            upcoming = self.outbox.next_due()
+            wait = idle if upcoming is None else (upcoming - self.clock()).total_seconds()
+            wait = min(max(wait, 0.0), idle)
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+            self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()

@@ -1,0 +1,128 @@
+"""Shared pieces of the notify tests: a real alert event and a real webhook receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import socket
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+try:
+    from ctsentinel.certs import record_from_der
+except ImportError:  # the package may not re-export it yet
+    from ctsentinel.certs.decode import record_from_der
+
+DATA = Path(__file__).parent / "data" / "notify"
+GOOGLE_PEM = (DATA / "www.google.com.pem").read_text()
+GOOGLE_SHA256 = "2d37920f16d60c48e89c5f700ca17efdd17d8d47234f361c67ff424946261823"
+GOOGLE_TBS = "92cd4059c35eb07fccbddeda8b1e6e933ab8e70cc41ab82bc762e0f880ce7544"
+PILOT = "https://ct.googleapis.com/pilot/"
+
+CONTRACT_KEYS = [
+    "id", "watch", "reason", "severity", "issuer", "issuer_spki_sha256", "serial", "dns_names",
+    "ip_addresses", "matched", "not_before", "not_after", "sha256", "entries", "first_seen", "revoked",
+]  # fmt: skip
+
+
+def alert_event(
+    alert_id: int = 1, severity: str = "critical", watch: str = "google", **override: Any
+) -> dict:
+    """The alert object (DESIGN.md section 5) for the real www.google.com certificate of 2015, plus the
+    private fields a channel may use."""
+    der = x509.load_pem_x509_certificate(GOOGLE_PEM.encode()).public_bytes(Encoding.DER)
+    record = record_from_der(der)
+    event = {
+        "id": alert_id,
+        "watch": watch,
+        "reason": "unauthorized_issuer",
+        "severity": severity,
+        "issuer": record.issuer,
+        "issuer_spki_sha256": record.issuer_spki_sha256,
+        "serial": record.serial,
+        "dns_names": record.dns_names,
+        "ip_addresses": record.ip_addresses,
+        "matched": ["www.google.com"],
+        "not_before": record.not_before,
+        "not_after": record.not_after,
+        "sha256": [record.sha256],
+        "entries": [{"log": PILOT, "index": 9876543, "type": "x509"}],
+        "first_seen": "2015-10-07T12:00:00Z",
+        "revoked": None,
+        "_pem": GOOGLE_PEM,
+        "_subject": record.subject,
+        "_tbs_sha256": record.tbs_sha256,
+        "_subject_spki_sha256": record.subject_spki_sha256,
+    }
+    event.update(override)
+    return event
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class HookReceiver:
+    """A webhook receiver that checks the HMAC signature (401 when wrong), can fail on demand and records
+    every request it accepted, keyed by Idempotency-Key."""
+
+    def __init__(self, secret: str | None = None, port: int | None = None) -> None:
+        self.secret = secret
+        self.port = port or free_port()
+        self.fail_next = 0  # answer this many requests with fail_status
+        self.fail_status = 500
+        self.delay = 0.0
+        self.accepted: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self.requests = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def counts(self) -> Counter[str]:
+        return Counter(key for key, _, _ in self.accepted)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.secret is not None:
+            expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+            given = request.headers.get("X-Ctsentinel-Signature", "")
+            if not hmac.compare_digest(expected, given):
+                return web.Response(status=401, text="bad signature")
+        if request.headers.get("Content-Type") != "application/json":
+            return web.Response(status=415)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.Response(status=self.fail_status)
+        self.accepted.append((request.headers["Idempotency-Key"], json.loads(body), dict(request.headers)))
+        return web.Response(status=204)
+
+    async def _moved(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound(self.url)
+
+    async def start(self) -> HookReceiver:
+        app = web.Application()
+        app.router.add_post("/hook", self._handle)
+        app.router.add_post("/moved", self._moved)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
