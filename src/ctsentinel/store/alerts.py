@@ -101,9 +101,14 @@ def _alert_for(
     return int(row.id)
 
 
-def list_alerts(conn: Connection, limit: int | None = None) -> list[dict[str, object]]:
-    """Alerts newest first, in the alert JSON contract's shape and key order."""
+def list_alerts(
+    conn: Connection, limit: int | None = None, ids: Sequence[int] | None = None
+) -> list[dict[str, object]]:
+    """Alerts newest first, in the alert JSON contract's shape and key order; only `ids` when given (the
+    delivery outbox builds its events with this, so they are exactly what `alerts --json` shows)."""
     stmt = select(alerts).order_by(alerts.c.first_seen.desc(), alerts.c.id.desc())
+    if ids is not None:
+        stmt = stmt.where(alerts.c.id.in_(list(ids)))
     if limit is not None:
         stmt = stmt.limit(limit)
     rows = conn.execute(stmt).all()
