@@ -6,7 +6,8 @@ never get a final certificate logged and some certificates are logged alone, as 
 have different volumes, validity periods and serial-number habits.
 
 A chunk of log positions is generated from its own RNG (seed, start of the run, chunk number), so worker
-processes can produce chunks in any order and the run is still the same for the same seed.
+processes can produce chunks in any order and the same seed still gives the same issuers, names, serials,
+dates and order (not the same bytes: RSA subscriber keys and ECDSA signatures are fresh each run).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ TIMELINE_END = datetime.datetime(2025, 9, 1, tzinfo=datetime.UTC)
 PAIR, LONE_PRECERT, LONE_CERT = "pair", "precert", "cert"
 _KINDS = (PAIR, LONE_PRECERT, LONE_CERT)
 _KIND_WEIGHTS = (78, 12, 10)
-_MAX_FINAL_DELAY = 6  # log positions between a precertificate and its final certificate, at most
+# Free log positions between a precertificate and its final certificate, drawn from 1..6; when several
+# certificates fall due together they queue, one per position.
+_MAX_FINAL_DELAY = 6
 
 
 @dataclass(frozen=True)
