@@ -14,6 +14,7 @@ from sqlalchemy import Connection, func, inspect, select
 
 from ctsentinel.store import schema
 from ctsentinel.store.errors import StoreError
+from ctsentinel.store.outbox import migrate_v2
 
 Step = Callable[[Connection], None]
 
@@ -23,7 +24,7 @@ def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
-MIGRATIONS: list[Step] = [_v1_initial]
+MIGRATIONS: list[Step] = [_v1_initial, migrate_v2]  # 2: the deliveries outbox (issue 6)
 LATEST = len(MIGRATIONS)
 
 
