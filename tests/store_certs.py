@@ -40,7 +40,9 @@ class CA:
 
 def make_ca(cn: str, org: str = "Store Tests") -> CA:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -57,7 +59,10 @@ def make_ca(cn: str, org: str = "Store Tests") -> CA:
 
 def _sct_extension() -> x509.UnrecognizedExtension:
     sct = SignedCertificateTimestamp(
-        version=0, log_id=bytes(32), timestamp=1706788800000, extensions=b"",
+        version=0,
+        log_id=bytes(32),
+        timestamp=1706788800000,
+        extensions=b"",
         signature=DigitallySigned(4, 3, b"\x30\x06\x02\x01\x01\x02\x01\x01"),
     )
     inner = encode_sct_list([sct])

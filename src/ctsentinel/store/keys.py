@@ -11,7 +11,7 @@ _V4_MAPPED = bytes(10) + b"\xff\xff"
 
 def reverse_name(name: str) -> str:
     """ "www.example.com" -> "com.example.www": a domain's subdomains share its reversed prefix plus "."."""
-    return ".".join(reversed(name.split(".")))
+    return ".".join(name.split(".")[::-1])
 
 
 def ip_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:

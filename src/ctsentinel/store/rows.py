@@ -15,30 +15,40 @@ from ctsentinel.store.types import StoredEntry
 ENTRY_TYPES = ("x509", "precert")
 
 
-def _hex_or_none(text: str | None) -> bytes | None:
-    return bytes.fromhex(text) if text else None
+CERT_COLUMNS = (
+    "sha256", "issuance", "tbs_sha256", "serial", "issuer", "issuer_spki_sha256", "subject",
+    "subject_spki_sha256", "dns_names", "ip_addresses", "unicode_names", "not_before", "not_after", "precert",
+    "error", "der", "first_seen",
+)  # fmt: skip
+ENTRY_COLUMNS = ("log", "idx", "cert_sha256", "entry_type", "timestamp")
+NAME_COLUMNS = ("name_rev", "cert_sha256", "name")
+IP_COLUMNS = ("ip", "cert_sha256")
+_fromhex = bytes.fromhex
+_dumps = json.dumps
 
 
-def certificate_row(record: CertRecord, der: bytes | None, now: datetime) -> dict[str, Any]:
-    return {
-        "sha256": bytes.fromhex(record.sha256),
-        "issuance": issuance_key(record),
-        "tbs_sha256": _hex_or_none(record.tbs_sha256),
-        "serial": record.serial,
-        "issuer": record.issuer,
-        "issuer_spki_sha256": _hex_or_none(record.issuer_spki_sha256),
-        "subject": record.subject,
-        "subject_spki_sha256": _hex_or_none(record.subject_spki_sha256),
-        "dns_names": json.dumps(record.dns_names),
-        "ip_addresses": json.dumps(record.ip_addresses),
-        "unicode_names": json.dumps(record.unicode_names),
-        "not_before": record.not_before,
-        "not_after": record.not_after,
-        "precert": record.precert,
-        "error": record.error,
-        "der": der,
-        "first_seen": now,
-    }
+def certificate_row(record: CertRecord, der: bytes | None, now: datetime) -> tuple[Any, ...]:
+    """Values for CERT_COLUMNS."""
+    tbs, issuer_spki, subject_spki = record.tbs_sha256, record.issuer_spki_sha256, record.subject_spki_sha256
+    return (
+        _fromhex(record.sha256),
+        issuance_key(record),
+        _fromhex(tbs) if tbs else None,
+        record.serial,
+        record.issuer,
+        _fromhex(issuer_spki) if issuer_spki else None,
+        record.subject,
+        _fromhex(subject_spki) if subject_spki else None,
+        _dumps(record.dns_names) if record.dns_names else "[]",
+        _dumps(record.ip_addresses) if record.ip_addresses else "[]",
+        _dumps(record.unicode_names) if record.unicode_names else "[]",
+        record.not_before,
+        record.not_after,
+        record.precert,
+        record.error,
+        der,
+        now,
+    )
 
 
 def record_from_row(row: Any) -> CertRecord:
@@ -69,10 +79,10 @@ class BatchRows:
     """Rows for one batch, certificates deduplicated by SHA-256 within it (the database dedups across)."""
 
     def __init__(self, log: int, start: int, end: int, entries: Sequence[StoredEntry], now: datetime) -> None:
-        self.certificates: list[dict[str, Any]] = []
-        self.entries: list[dict[str, Any]] = []
-        self.names: list[dict[str, Any]] = []
-        self.ips: list[dict[str, Any]] = []
+        self.certificates: list[tuple[Any, ...]] = []
+        self.entries: list[tuple[Any, ...]] = []
+        self.names: list[tuple[str, bytes, str]] = []
+        self.ips: list[tuple[bytes, bytes]] = []
         self.with_findings: list[StoredEntry] = []
         seen: set[bytes] = set()
         previous = start - 1
@@ -86,15 +96,7 @@ class BatchRows:
             previous = entry.index
             record = entry.record
             sha = bytes.fromhex(record.sha256)
-            self.entries.append(
-                {
-                    "log": log,
-                    "idx": entry.index,
-                    "cert_sha256": sha,
-                    "entry_type": entry.entry_type,
-                    "timestamp": entry.timestamp,
-                }
-            )
+            self.entries.append((log, entry.index, sha, entry.entry_type, entry.timestamp))
             if entry.findings:
                 self.with_findings.append(entry)
             if sha in seen:
@@ -105,12 +107,10 @@ class BatchRows:
             self.ips.extend(ip_rows(sha, record.ip_addresses))
 
 
-def name_rows(sha: bytes, names: Iterable[str]) -> list[dict[str, Any]]:
-    return [
-        {"name_rev": reverse_name(name), "cert_sha256": sha, "name": name} for name in dict.fromkeys(names)
-    ]
+def name_rows(sha: bytes, names: Iterable[str]) -> list[tuple[str, bytes, str]]:
+    return [(reverse_name(name), sha, name) for name in dict.fromkeys(names)]
 
 
-def ip_rows(sha: bytes, addresses: Iterable[str]) -> list[dict[str, Any]]:
+def ip_rows(sha: bytes, addresses: Iterable[str]) -> list[tuple[bytes, bytes]]:
     keys = {key for key in map(ip_text_key, addresses) if key is not None}
-    return [{"ip": key, "cert_sha256": sha} for key in sorted(keys)]
+    return [(key, sha) for key in sorted(keys)]

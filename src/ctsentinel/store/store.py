@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -16,12 +16,12 @@ from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.store import alerts as alerts_mod
 from ctsentinel.store import search as search_mod
-from ctsentinel.store.dialect import insert_ignoring, upsert
+from ctsentinel.store.dialect import bulk_insert_tuples, upsert
 from ctsentinel.store.engine import IMMEDIATE, make_engine, normalise_url
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import iso_z
 from ctsentinel.store.migrations import migrate
-from ctsentinel.store.rows import BatchRows
+from ctsentinel.store.rows import CERT_COLUMNS, ENTRY_COLUMNS, IP_COLUMNS, NAME_COLUMNS, BatchRows
 from ctsentinel.store.schema import (
     alerts,
     cert_ips,
@@ -61,6 +61,10 @@ class Store:
     def __init__(self, engine: Engine, where: str) -> None:
         self._engine = engine
         self._where = where
+        # Called inside commit_batch's transaction with the ids of alerts the batch created or grew, and
+        # the batch's time: the delivery outbox (issue 6) enqueues there, so alert and delivery commit
+        # together or not at all.
+        self.alert_hooks: list[Callable[[Connection, list[int], datetime], None]] = []
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -255,18 +259,21 @@ class Store:
                     f"{batch.head.tree_size}"
                 )
             rows = BatchRows(row.id, batch.start, batch.end, batch.entries, now)
-            insert_ignoring(conn, certificates, rows.certificates, ["sha256"])
+            bulk_insert_tuples(conn, certificates, CERT_COLUMNS, rows.certificates, ["sha256"])
             if rows.entries:
                 try:
-                    conn.execute(log_entries.insert(), rows.entries)
+                    bulk_insert_tuples(conn, log_entries, ENTRY_COLUMNS, rows.entries)
                 except IntegrityError:
                     raise StoreError(
                         f"log {row.url}: batch [{batch.start}, {batch.end}) repeats stored entries; "
                         "nothing committed"
                     ) from None
-            insert_ignoring(conn, cert_names, rows.names, ["name_rev", "cert_sha256"])
-            insert_ignoring(conn, cert_ips, rows.ips, ["ip", "cert_sha256"])
-            alerts_mod.write_findings(conn, rows.with_findings, now)
+            bulk_insert_tuples(conn, cert_names, NAME_COLUMNS, rows.names, ["name_rev", "cert_sha256"])
+            bulk_insert_tuples(conn, cert_ips, IP_COLUMNS, rows.ips, ["ip", "cert_sha256"])
+            touched = alerts_mod.write_findings(conn, rows.with_findings, now)
+            if touched:
+                for hook in self.alert_hooks:
+                    hook(conn, touched, now)
             self._put_head(conn, row.id, batch.head, True)
             moved = conn.execute(
                 update(logs)
