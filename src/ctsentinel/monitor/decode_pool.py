@@ -51,18 +51,29 @@ def init_worker(matcher: Matcher | None, store_all: bool, parent_pid: int) -> No
         threading.Thread(target=_exit_with_parent, args=(parent_pid, os.getppid()), daemon=True).start()
 
 
+def _gone(pid: int) -> bool:
+    """True once the process has exited, including as a zombie its own parent has not reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+
 def _exit_with_parent(parent_pid: int, ppid: int) -> None:
     # A monitor killed with -9 cannot shut its pool down; its workers must not outlive it.
     while True:
-        time.sleep(1.0)
-        if os.getppid() != ppid:
+        time.sleep(0.5)
+        if os.getppid() != ppid or _gone(parent_pid):
             os._exit(0)
-        try:
-            os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass
 
 
 def _cert_der(leaf_input: bytes, extra_data: bytes) -> bytes | None:
