@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -18,7 +19,13 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from ctsentinel.certs.decode import record_from_der
 from ctsentinel.certs.record import CertRecord
+from ctsentinel.ct.merkle import CompactRange, leaf_hash
+from ctsentinel.ct.signatures import LogSigner
 from ctsentinel.ct.tls import DigitallySigned, SignedCertificateTimestamp, encode_sct_list
+from ctsentinel.logs.client import TreeHead
+from ctsentinel.logs.loglist import LogInfo
+from ctsentinel.store import CommitBatch, Store, StoredEntry
+from ctsentinel.watch import Finding
 
 _SCT_LIST_OID = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 NOT_BEFORE = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
@@ -114,3 +121,71 @@ def issue(ca: CA, dns: list[str], ips: list[str] | None = None, *, serial: int |
     final = builder.add_extension(_sct_extension(), critical=False).sign(ca.key, hashes.SHA256())
     der = serialization.Encoding.DER
     return Issuance(ca, pre.public_bytes(der), final.public_bytes(der))
+
+
+# -- logs, heads and batches as the monitor hands them to the store ------------------------------------------
+
+_SIGNERS: dict[str, LogSigner] = {}
+
+
+def log_info(name: str, state: str = "usable", kind: str = "rfc6962") -> LogInfo:
+    signer = _SIGNERS.setdefault(name, LogSigner.generate())
+    key = signer.public_key
+    return LogInfo(
+        f"https://{name}.example/", kind, key.log_id, key, f"{name} log", "Store Tests", state, 86400
+    )
+
+
+def head(size: int, root: bytes, timestamp: int | None = None) -> TreeHead:
+    return TreeHead(size, size if timestamp is None else timestamp, root, b'{"tree_size": %d}' % size)
+
+
+class Feed:
+    """One log's entries, committed in order with a true compact range and a head that proves it."""
+
+    def __init__(self, store: Store, info: LogInfo) -> None:
+        self.store, self.info = store, info
+        self.range = CompactRange()
+        store.sync_logs([info])
+        store.start_log(info.log_id, 0, self.range.to_bytes(), head(0, self.range.root()))
+
+    @property
+    def position(self) -> int:
+        return self.range.size
+
+    def batch(
+        self, entries: Sequence[tuple[str, CertRecord, bytes | None, list[Finding]]], gap: int = 0
+    ) -> CommitBatch:
+        """entries: (entry_type, record, der, findings) at the next indices; `gap` entries that do not
+        matter follow them (stored nothing, but they move the position)."""
+        start = self.range.size
+        stored = []
+        for offset, (kind, record, der, findings) in enumerate(entries):
+            stored.append(
+                StoredEntry(
+                    start + offset, kind, 1_700_000_000_000 + start + offset, record, der, list(findings)
+                )
+            )
+        after = self.range.copy()
+        after.extend(leaf_hash(b"leaf %d" % i) for i in range(start, start + len(entries) + gap))
+        return CommitBatch(
+            self.info.log_id, start, after.size, after.to_bytes(), head(after.size, after.root()), stored
+        )
+
+    def commit(
+        self, entries: Sequence[tuple[str, CertRecord, bytes | None, list[Finding]]], gap: int = 0
+    ) -> CommitBatch:
+        batch = self.batch(entries, gap)
+        self.store.commit_batch(batch)
+        self.range = CompactRange.from_bytes(batch.compact_range)
+        return batch
+
+
+def pair_entries(
+    issuance: Issuance, findings: list[Finding] | None = None
+) -> list[tuple[str, CertRecord, bytes | None, list[Finding]]]:
+    """The precertificate then the final certificate, as a CA logs them."""
+    return [
+        ("precert", issuance.precert, issuance.precert_der, findings or []),
+        ("x509", issuance.cert, issuance.cert_der, findings or []),
+    ]
