@@ -20,23 +20,20 @@ from ctsentinel.ct.note import parse_note, rfc6962_key_id
 from ctsentinel.ct.tiles import (
     TILE_WIDTH,
     SubtreeSource,
-    TileLeaf,
     TileRef,
-    check_data_tile,
     compact_range_hashes,
     compact_range_tiles,
     data_tiles_for_range,
-    decode_data_tile,
     decode_hash_tile,
     tile_at,
     tile_path,
 )
-from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, X509ExtraData, encode_extra_data
 from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
 from ctsentinel.logs.http import HttpClient, LogHTTPError, LogResponseError
 from ctsentinel.logs.loglist import LogInfo
 from ctsentinel.logs.tilehashes import consistency_proof_spans, span_source
+from ctsentinel.logs.tilescan import ExtraDataBuilder, scan_data_tile
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_ISSUERS = 10_000  # issuers are few (hundreds per log); the bound only stops a hostile log
@@ -50,6 +47,7 @@ class StaticCtClient(LogClient):
         self._issuers: dict[bytes, bytes] = {}
         self._issuer_fetches: dict[bytes, asyncio.Task[bytes]] = {}
         self._tile_cache: dict[tuple[int, int], list[bytes]] = {}
+        self._extra = ExtraDataBuilder()
 
     @property
     def chunk_size(self) -> int:
@@ -147,16 +145,19 @@ class StaticCtClient(LogClient):
         ref = data_tiles_for_range(start, end, end)[0]
         url, body = await self._fetch_tile(ref)
         try:
-            leaves = check_data_tile(decode_data_tile(body), ref)
+            leaves = scan_data_tile(body, ref.first_entry, ref.width, f"data tile {ref.path}")
         except CTError as exc:
             raise LogResponseError(url, str(exc)) from None
         first = start - ref.first_entry
         wanted = leaves[first : first + end - start]
-        issuers = await self._issuer_ders({fp for leaf in wanted for fp in leaf.chain_fingerprints})
-        return [
-            RawEntry(start + i, leaf.merkle_tree_leaf(), _extra_data(leaf, issuers))
-            for i, leaf in enumerate(wanted)
-        ]
+        issuers = await self._issuer_ders({fp for leaf in wanted for fp in leaf[2]})
+        try:
+            return [
+                RawEntry(start + i, leaf[0], self._extra.build(leaf, issuers))
+                for i, leaf in enumerate(wanted)
+            ]
+        except CTError as exc:
+            raise LogResponseError(url, str(exc)) from None
 
     async def _issuer_ders(self, fingerprints: Iterable[bytes]) -> dict[bytes, bytes]:
         missing = [fp for fp in fingerprints if fp not in self._issuers]
@@ -206,16 +207,6 @@ class StaticCtClient(LogClient):
             return CompactRange(size, compact_range_hashes(size, tiles))
         except CTError as exc:
             raise LogResponseError(self.info.url + "tile/", str(exc)) from None
-
-
-def _extra_data(leaf: TileLeaf, issuers: dict[bytes, bytes]) -> bytes:
-    chain = [issuers[fp] for fp in leaf.chain_fingerprints]
-    if leaf.timestamped_entry.entry_type == LogEntryType.PRECERT_ENTRY:
-        assert leaf.pre_certificate is not None  # decode_data_tile guarantees it for precert entries
-        return encode_extra_data(
-            PrecertExtraData(pre_certificate=leaf.pre_certificate, precertificate_chain=chain)
-        )
-    return encode_extra_data(X509ExtraData(certificate_chain=chain))
 
 
 def _span_hash(source: SubtreeSource, tiles: dict[TileRef, list[bytes]]) -> bytes:
