@@ -72,7 +72,7 @@ class HttpClient:
         max_rate_limited: int = 20,
         retry_after_cap: float = 300.0,
         user_agent: str = USER_AGENT,
-        connections: int = 64,
+        connections: int = 256,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -102,9 +102,11 @@ class HttpClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": self.user_agent},
-                # total=None: a big tile over a slow link is fine as long as bytes keep coming.
+                # total=None: a big tile over a slow link is fine as long as bytes keep coming. The connect
+                # bound is on the TCP/TLS connect only (sock_connect): `connect` would also count the wait
+                # for a pooled connection, which many busy logs can make long without anything being wrong.
                 timeout=aiohttp.ClientTimeout(
-                    total=None, connect=self.connect_timeout, sock_read=self.read_timeout
+                    total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
                 ),
                 connector=aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300),
             )
