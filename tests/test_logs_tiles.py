@@ -161,7 +161,8 @@ def test_consistency_proofs_from_real_hash_tiles_verify() -> None:
         for old, new in pairs:
             proofs[(old, new)] = await client.get_consistency_proof(old, new)
 
-    asyncio.run(serve_tiles(test))
+    asked = asyncio.run(serve_tiles(test))
+    assert sorted(asked) == sorted(set(asked))  # tiles are immutable: each is fetched once
     merkle.verify_consistency(778, 1024, proofs[(778, 1024)], ROOT_778, ROOT_1024)
     for (old, new), proof in proofs.items():
         assert proof == merkle.consistency_proof(LEAF_HASHES[:new], old)

@@ -37,7 +37,8 @@ from ctsentinel.logs.tilescan import ExtraDataBuilder, scan_data_tile
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_ISSUERS = 10_000  # issuers are few (hundreds per log); the bound only stops a hostile log
-_MAX_HASH_TILES = 512  # full hash tiles cached for repeated consistency proofs (8 KiB each)
+# Hash tiles cached for the proofs the monitor asks at every chunk: tiles (partial ones too) are immutable.
+_MAX_HASH_TILES = 512
 
 
 class StaticCtClient(LogClient):
@@ -46,7 +47,7 @@ class StaticCtClient(LogClient):
         self._latest_size = 0  # largest checkpoint size seen: tiles below it are full, not partial
         self._issuers: dict[bytes, bytes] = {}
         self._issuer_fetches: dict[bytes, asyncio.Task[bytes]] = {}
-        self._tile_cache: dict[tuple[int, int], list[bytes]] = {}
+        self._tile_cache: dict[tuple[int, int, int], list[bytes]] = {}  # (level, index, width)
         self._extra = ExtraDataBuilder()
 
     @property
@@ -114,9 +115,10 @@ class StaticCtClient(LogClient):
 
     async def _hash_tile(self, ref: TileRef) -> list[bytes]:
         assert ref.level != "data"
-        cached = self._tile_cache.get((ref.level, ref.index))
-        if cached is not None:
-            return cached
+        for width in (ref.width, TILE_WIDTH):
+            cached = self._tile_cache.get((ref.level, ref.index, width))
+            if cached is not None:
+                return cached
         url, body = await self._fetch_tile(ref)
         try:
             hashes = decode_hash_tile(body)
@@ -124,10 +126,9 @@ class StaticCtClient(LogClient):
             raise LogResponseError(url, str(exc)) from None
         if len(hashes) < ref.width:
             raise LogResponseError(url, f"hash tile has {len(hashes)} hashes, expected {ref.width}")
-        if len(hashes) == TILE_WIDTH:
-            if len(self._tile_cache) >= _MAX_HASH_TILES:
-                self._tile_cache.pop(next(iter(self._tile_cache)))
-            self._tile_cache[(ref.level, ref.index)] = hashes
+        if len(self._tile_cache) >= _MAX_HASH_TILES:
+            self._tile_cache.pop(next(iter(self._tile_cache)))
+        self._tile_cache[(ref.level, ref.index, len(hashes))] = hashes
         return hashes
 
     async def _hash_tiles(self, refs: Iterable[TileRef]) -> dict[TileRef, list[bytes]]:
