@@ -96,11 +96,29 @@ def name_info(b: bytes, s: int, e: int, cache: bool = True) -> tuple[str, tuple[
     rdns: list[str] = []
     cns: list[str] = []
     error: str | None = None
+    i = s
     try:
         tag, i, end = read_tlv(b, s, e)
         if tag != SEQUENCE:
             raise DecodeError(f"expected SEQUENCE, found tag 0x{tag:02x} at offset {s}")
         while i < end:
+            # Fast path: the usual RDN of one attribute, all lengths short:
+            # 31 L1 30 L1-2 06 OL <oid> VT VL <value>, checked byte by byte instead of 4 read_tlv calls.
+            l1 = b[i + 1]
+            if b[i] == SET and b[i + 2] == SEQUENCE and b[i + 4] == OID and l1 < 0x80 and b[i + 3] == l1 - 2:
+                oe = i + 6 + b[i + 5]
+                vs = oe + 2
+                ve = i + 2 + l1
+                if b[oe + 1] == ve - vs and ve <= end and b[oe] & 0x1F != 0x1F:
+                    oid = b[i + 6 : oe]
+                    text, cn, problem = _attribute(b, oid, b[oe], vs, ve, oe)
+                    rdns.append(text)
+                    if cn is not None:
+                        cns.append(cn)
+                    if problem is not None and error is None:
+                        error = problem
+                    i = ve
+                    continue
             tag, j, rdn_end = read_tlv(b, i, end)
             if tag != SET:
                 raise DecodeError(f"expected SET (RDN), found tag 0x{tag:02x} at offset {i}")
@@ -112,25 +130,13 @@ def name_info(b: bytes, s: int, e: int, cache: bool = True) -> tuple[str, tuple[
                 tag, os_, oe = read_tlv(b, k, attr_end)
                 if tag != OID:
                     raise DecodeError(f"expected OBJECT IDENTIFIER, found tag 0x{tag:02x} at offset {k}")
-                oid = b[os_:oe]
                 vtag, vs, ve = read_tlv(b, oe, attr_end)
-                label = _SHORT_NAMES.get(oid) or oid_dotted(oid)
-                if vtag == BIT_STRING:
-                    attrs.append(f"{label}={'#' + b[vs:ve].hex() if ve > vs else ''}")
-                else:
-                    if vtag in _UTF8_COMPATIBLE:
-                        try:
-                            text = b[vs:ve].decode("utf-8")
-                            ok = True
-                        except UnicodeDecodeError:
-                            text, ok = decode_value(vtag, b[vs:ve])
-                    else:
-                        text, ok = decode_value(vtag, b[vs:ve])
-                    if not ok and error is None:
-                        error = f"invalid encoding of a tag 0x{vtag:02x} string at offset {oe}"
-                    attrs.append(f"{label}={_escape(text) if _NEEDS_ESCAPE(text) else text}")
-                    if oid == CN_OID:
-                        cns.append(text)
+                text, cn, problem = _attribute(b, b[os_:oe], vtag, vs, ve, oe)
+                attrs.append(text)
+                if cn is not None:
+                    cns.append(cn)
+                if problem is not None and error is None:
+                    error = problem
                 j = attr_end
             # cryptography refuses an empty RDN; we skip it, since it names nothing.
             if attrs:
@@ -138,6 +144,8 @@ def name_info(b: bytes, s: int, e: int, cache: bool = True) -> tuple[str, tuple[
             i = rdn_end
     except DecodeError as exc:
         error = str(exc)
+    except IndexError:
+        error = f"truncated Name at offset {i}"
     rdns.reverse()
     text = ",".join(rdns)
     result = (text, tuple(cns))
@@ -146,3 +154,26 @@ def name_info(b: bytes, s: int, e: int, cache: bool = True) -> tuple[str, tuple[
             _CACHE.clear()
         _CACHE[key] = result
     return text, result[1], error
+
+
+def _attribute(
+    b: bytes, oid: bytes, vtag: int, vs: int, ve: int, at: int
+) -> tuple[str, str | None, str | None]:
+    """One AttributeTypeAndValue: ("label=escaped value", the value if it is a CN, problem or None)."""
+    label = _SHORT_NAMES.get(oid) or oid_dotted(oid)
+    if vtag == BIT_STRING:
+        return f"{label}={'#' + b[vs:ve].hex() if ve > vs else ''}", None, None
+    ok = True
+    if vtag in _UTF8_COMPATIBLE:
+        try:
+            text = b[vs:ve].decode("utf-8")
+        except UnicodeDecodeError:
+            text, ok = decode_value(vtag, b[vs:ve])
+    else:
+        text, ok = decode_value(vtag, b[vs:ve])
+    problem = None if ok else f"invalid encoding of a tag 0x{vtag:02x} string at offset {at}"
+    return (
+        f"{label}={_escape(text) if _NEEDS_ESCAPE(text) else text}",
+        text if oid == CN_OID else None,
+        problem,
+    )
