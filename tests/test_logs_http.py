@@ -133,6 +133,8 @@ def test_user_agent_and_gzip_content_encoding() -> None:
 
     async def handler(request: web.Request) -> web.Response:
         seen.append(request.headers["User-Agent"])
+        seen.append(request.headers["Accept-Encoding"])
+        # Served compressed although the client asked for identity: it still gets the plain bytes.
         return web.Response(body=gzip.compress(payload), headers={"Content-Encoding": "gzip"})
 
     async def test(base: str) -> None:
@@ -140,7 +142,17 @@ def test_user_agent_and_gzip_content_encoding() -> None:
             assert await http.get(base + "tile") == payload
 
     asyncio.run(with_server(handler, test))
-    assert seen == ["ctsentinel/0.1.0 (+CT monitor)"]
+    # Over loopback there is no bandwidth to save: compression is not asked for.
+    assert seen == ["ctsentinel/0.1.0 (+CT monitor)", "identity"]
+
+
+def test_loopback_detection() -> None:
+    from ctsentinel.logs.http import _is_loopback
+
+    assert _is_loopback("http://127.0.0.1:8080/log/") and _is_loopback("http://localhost/x")
+    assert _is_loopback("http://[::1]:1/") and _is_loopback("http://127.1.2.3/")
+    assert not _is_loopback("https://ct.googleapis.com/logs/us1/argon2026h2/")
+    assert not _is_loopback("https://127.example.com/")
 
 
 def test_tiles_gzipped_without_content_encoding_are_decompressed_within_the_limit() -> None:
