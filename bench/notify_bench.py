@@ -153,15 +153,26 @@ def main() -> None:
         print(f"  {label:<30} {elapsed:7.3f} s  {args.alerts / elapsed:9.0f} alerts/s")
 
 
+class _Everything:
+    key = "hook"
+
+    def accepts(self, event: object) -> bool:
+        return True
+
+
 def store_run(url: str, events: list[dict[str, object]], concurrency: int) -> float:
-    from ctsentinel.store.outbox import bench_outbox  # only with --store: needs issue 6 phase 2
+    from ctsentinel.store import Store
+    from ctsentinel.store.outbox import StoreOutbox
 
     with tempfile.TemporaryDirectory() as folder:
-        outbox, close = bench_outbox(Path(folder) / "bench.db", events, "hook")
+        store = Store.open(f"sqlite:///{Path(folder) / 'bench.db'}")
         try:
+            outbox = StoreOutbox(store, [_Everything()])
+            for number, e in enumerate(events):  # queued as the monitor's batches would, one per alert
+                outbox.enqueue_event(e, f"bench {number}")
             return asyncio.run(through_sender(outbox, url, concurrency, len(events)))
         finally:
-            close()
+            store.close()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def alert_event(
         "not_before": record.not_before,
         "not_after": record.not_after,
         "sha256": [record.sha256],
-        "entries": [{"log": PILOT, "index": 9876543, "type": "x509"}],
+        "entries": [{"log": PILOT, "index": 9876543, "type": "cert"}],
         "first_seen": "2015-10-07T12:00:00Z",
         "revoked": None,
         "_pem": GOOGLE_PEM,
@@ -82,6 +83,7 @@ class HookReceiver:
         self.fail_status = 500
         self.delay = 0.0
         self.accepted: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self.received: list[str] = []  # the Idempotency-Key of every request, as it arrives
         self.requests = 0
         self._runner: web.AppRunner | None = None
 
@@ -94,9 +96,11 @@ class HookReceiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1
+        self.received.append(request.headers.get("Idempotency-Key", ""))
         body = await request.read()
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        started = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - started < self.delay:  # re-read: a test may cut it short
+            await asyncio.sleep(0.02)
         if self.secret is not None:
             expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
             given = request.headers.get("X-Ctsentinel-Signature", "")
@@ -126,3 +130,24 @@ class HookReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+class BackgroundReceiver:
+    """A HookReceiver served from its own thread and event loop, for tests that are not async themselves
+    (a subprocess delivers to it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.receiver = HookReceiver(**kwargs)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> HookReceiver:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.receiver.start(), self.loop).result(10)
+        return self.receiver
+
+    def __exit__(self, *_exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.receiver.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

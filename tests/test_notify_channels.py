@@ -144,7 +144,7 @@ def test_stdout_block_is_readable_and_escaped() -> None:
     assert out.startswith("ctsentinel alert #1: critical unauthorized_issuer: certificate for evil.example")
     assert "serial:       749efe7882cb2d28" in out
     assert f"sha256:       {GOOGLE_SHA256}" in out
-    assert f"seen in:      {PILOT} #9876543 (x509)" in out
+    assert f"seen in:      {PILOT} #9876543 (cert)" in out
     assert "valid:        2015-10-07T11:10:38Z to 2016-01-05T00:00:00Z" in out
     for raw in ("\x1b", "\x07", "\r", "\u202e"):
         assert raw not in out

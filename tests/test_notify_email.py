@@ -104,7 +104,7 @@ def test_alert_mail_is_safe_and_carries_the_pem(smtp_server: tuple[Mailbox, int]
     assert message["Message-ID"] == message_id("alert-7:mail")
     assert message["X-Ctsentinel-Idempotency-Key"] == "alert-7:mail"
     body = message.get_body(("plain",)).get_content()
-    assert "\x1b" not in body and "\\x1b[2J" in body and f"seen in:      {PILOT} #9876543 (x509)" in body
+    assert "\x1b" not in body and "\\x1b[2J" in body and f"seen in:      {PILOT} #9876543 (cert)" in body
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == f"{GOOGLE_SHA256}.pem"
     assert attachment.get_content_type() == "application/x-pem-file"

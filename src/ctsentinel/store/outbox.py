@@ -208,10 +208,26 @@ def _utc(when: datetime) -> datetime:
 
 class StoreOutbox:
     """The durable Outbox of ctsentinel.notify.sender over a Store's database; each call is one
-    transaction, so a mark is on disk before the next delivery starts."""
+    transaction, so a mark is on disk before the next delivery starts.
 
-    def __init__(self, store: Store) -> None:
+    With `routes` (the configured channels), it hooks into Store.commit_batch: every alert a batch creates
+    gets its deliveries in that same transaction.
+    """
+
+    def __init__(self, store: Store, routes: Sequence[Route] = ()) -> None:
         self.store = store
+        self.routes = tuple(routes)
+        if self.routes:
+            store.alert_hooks.append(self._on_alerts)
+
+    def _on_alerts(self, conn: Connection, alert_ids: list[int], now: datetime) -> None:
+        enqueue_alerts(conn, alert_ids, self.routes, now)
+
+    def enqueue_event(self, event: Mapping[str, Any], identity: str) -> int:
+        """Queue a log-health event for the accepting channels, in its own transaction; `identity` names
+        the occurrence (e.g. "<log url> misbehaving fork <time>"), so reporting it twice queues it once."""
+        with self.store._write() as conn:
+            return enqueue_event(conn, event, identity, self.routes, datetime.now(UTC))
 
     def due(self, now: datetime, limit: int) -> list[Any]:
         from ctsentinel.notify.sender import PendingDelivery

@@ -1,0 +1,286 @@
+"""The durable outbox: deliveries commit with their alert in Store.commit_batch, survive a kill -9 of the
+process between commit and delivery (or in the middle of one), and reach a receiver that was down for a
+while exactly once per idempotency key."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, select
+
+from ctsentinel.notify import Backoff, Sender, health_event, public_view
+from ctsentinel.notify.jsonl import JsonlChannel
+from ctsentinel.notify.stdout import StdoutChannel
+from ctsentinel.notify.webhook import WebhookChannel
+from ctsentinel.store import CommitBatch, Store, StoredEntry, StoreError
+from ctsentinel.store.keys import issuance_key
+from ctsentinel.store.migrations import LATEST, MIGRATIONS
+from ctsentinel.store.outbox import StoreOutbox, deliveries, idempotency_key
+from ctsentinel.store.schema import schema_version
+from notify_helpers import (
+    GOOGLE_PEM,
+    GOOGLE_SHA256,
+    GOOGLE_TBS,
+    BackgroundReceiver,
+    HookReceiver,
+    free_port,
+    record_from_der,
+)
+from notify_store import GOOGLE_DER, LOG_ID, LOG_URL, Finding, Head, commit, fake_record, open_store
+
+TESTS = Path(__file__).parent
+FAST = Backoff(base=0.05, cap=0.3, rng=random.Random(6))
+
+
+def keys_in(store: Store) -> dict[str, str]:
+    with store._read() as conn:
+        return dict(conn.execute(select(deliveries.c.idempotency_key, deliveries.c.status)).all())
+
+
+def test_deliveries_commit_with_their_alert_and_follow_the_filters(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ct.db")
+    everything = JsonlChannel("archive", str(tmp_path / "a.jsonl"))
+    critical_only = StdoutChannel("stdout#1", min_severity="critical")
+    other_watch = StdoutChannel("stdout#2", watches=("cloudflare",))
+    outbox = StoreOutbox(store, [everything, critical_only, other_watch])
+    commit(store, [[Finding("google")], [Finding("google", severity="high")], []])
+    alerts = {a["id"]: a for a in store.list_alerts()}
+    assert sorted(alerts) == [1, 2]
+    pending = {(d.channel, d.event["id"]): d for d in outbox.pending(100)}
+    assert sorted(pending) == [("archive", 1), ("archive", 2), ("stdout#1", 1)]
+    first = pending[("archive", 1)]
+    # The payload is the alert exactly as `alerts --json` shows it, plus the private fields.
+    assert public_view(first.event) == alerts[1]
+    assert first.event["_pem"].replace("\n", "") == GOOGLE_PEM.replace("\n", "")
+    assert first.event["_tbs_sha256"] == GOOGLE_TBS and alerts[1]["sha256"] == [GOOGLE_SHA256]
+    assert first.event["_subject"].startswith("CN=www.google.com,")
+    assert first.idempotency_key.startswith("ctsentinel-alert-") and len(set(pending.values())) == 3
+    # The same certificate seen again (another log entry) grows the alert but queues nothing new.
+    before = keys_in(store)
+    commit(store, [[Finding("google")]], real_at=None)
+    commit_again = store.list_alerts()
+    assert len(commit_again) == 3  # entry 3 is a new (made-up) certificate: one more alert
+    assert len(keys_in(store)) == len(before) + 2  # archive + stdout#1 for it, nothing for the old ones
+    store.close()
+
+
+def test_no_routes_no_deliveries_and_a_failed_batch_queues_nothing(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ct.db")
+    commit(store, [[Finding("google")]])
+    assert keys_in(store) == {}
+    outbox = StoreOutbox(store, [StdoutChannel("s")])
+    # A batch at a stale position (a retry of the committed one) is refused whole: no alert, no delivery.
+    state = store.log_state(LOG_ID)
+    assert state is not None and state.compact_range is not None
+    stale = StoredEntry(0, "x509", 0, fake_record(99), None, [Finding("google")])  # type: ignore[list-item]
+    with pytest.raises(StoreError, match="refused"):
+        store.commit_batch(CommitBatch(LOG_ID, 0, 1, state.compact_range, Head(1), [stale]))
+    assert len(store.list_alerts()) == 1
+    assert outbox.pending(10) == []
+    store.close()
+
+
+def test_idempotency_keys_are_stable_across_databases(tmp_path: Path) -> None:
+    a, b = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
+    StoreOutbox(a, [StdoutChannel("s")])
+    StoreOutbox(b, [StdoutChannel("s")])
+    commit(a, [[Finding("google")]])
+    # In `b` the same certificate arrives later, at another position and as another alert id.
+    commit(b, [[Finding("google")], [Finding("google")]], real_at=None)
+    b_only = set(keys_in(b))
+    commit(b, [[Finding("google")]], real_at=2)
+    store_b_state = b.log_state(LOG_ID)
+    assert store_b_state is not None and store_b_state.position == 3
+    (key_a,) = keys_in(a)
+    issuance = issuance_key(record_from_der(GOOGLE_DER))
+    assert key_a == idempotency_key("alert", f"google\x00{issuance}", "s")
+    assert (
+        key_a
+        == "ctsentinel-alert-"
+        + hashlib.sha256(f"alert\x00google\x00{issuance}\x00s".encode()).hexdigest()[:40]
+    )
+    assert key_a not in b_only and key_a in keys_in(b)
+    assert [a["id"] for a in b.list_alerts() if a["sha256"] == [GOOGLE_SHA256]] == [3]
+    # Another channel, another key; the same alert for another watch, another key.
+    assert idempotency_key("alert", f"google\x00{issuance}", "t") != key_a
+    assert idempotency_key("alert", f"other\x00{issuance}", "s") != key_a
+    a.close()
+    b.close()
+
+
+def test_receiver_down_then_back_gets_every_alert_once(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ct.db")
+    port = free_port()
+    hook = WebhookChannel("hook", f"http://127.0.0.1:{port}/hook", secret="k", timeout=2)
+    outbox = StoreOutbox(store, [hook])
+    commit(store, [[Finding("google")]] + [[Finding("google")] for _ in range(24)])
+
+    async def go() -> HookReceiver:
+        receiver = HookReceiver(secret="k", port=port)
+        sender = Sender(outbox, [hook], backoff=FAST)
+        down = await sender.drain(0.4)  # nobody listens: every attempt fails, all stay pending
+        assert len(down) == 25
+        assert {d["status"] for d in outbox.undelivered()} == {"pending"}
+        assert all(
+            d["attempts"] >= 1 and "ClientConnectorError" in d["last_error"] for d in outbox.undelivered()
+        )
+        receiver.fail_next = 10  # back, but failing a while longer
+        await receiver.start()
+        try:
+            assert await sender.drain(15) == []
+        finally:
+            await sender.close()
+            await receiver.stop()
+        return receiver
+
+    receiver = asyncio.run(go())
+    counts = receiver.counts()
+    assert set(counts) == set(keys_in(store)) and set(counts.values()) == {1}
+    assert sorted(body["id"] for _, body, _ in receiver.accepted) == list(range(1, 26))
+    assert outbox.counts() == {"pending": 0, "delivered": 25, "failed": 0}
+    assert outbox.undelivered() == []
+    status = outbox.delivery_status([1])[1]
+    assert (
+        status[0]["channel"] == "hook" and status[0]["status"] == "delivered" and status[0]["attempts"] >= 1
+    )
+    store.close()
+
+
+def test_health_events_are_queued_once_per_occurrence(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ct.db")
+    outbox = StoreOutbox(store, [StdoutChannel("loud"), StdoutChannel("quiet", min_severity="critical")])
+    event = health_event(LOG_URL, "misbehaving", "fork at tree size 5", severity="critical")
+    assert outbox.enqueue_event(event, f"{LOG_URL} fork 5") == 2
+    assert outbox.enqueue_event(event, f"{LOG_URL} fork 5") == 0
+    behind = health_event(LOG_URL, "behind", "3h behind", severity="high")
+    assert outbox.enqueue_event(behind, f"{LOG_URL} behind 2026-11-27T06") == 1
+    assert sorted((d.channel, d.event["problem"]) for d in outbox.pending(10)) == [
+        ("loud", "behind"),
+        ("loud", "misbehaving"),
+        ("quiet", "misbehaving"),
+    ]
+    store.close()
+
+
+def test_unconfigured_channel_fails_visibly(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ct.db")
+    StoreOutbox(store, [StdoutChannel("removed-later")])
+    commit(store, [[Finding("google")]])
+    outbox = StoreOutbox(store)  # the next run's config no longer has that channel
+    left = asyncio.run(Sender(outbox, [StdoutChannel("stdout#1")], backoff=FAST).drain(2))
+    assert left == []
+    (row,) = outbox.undelivered()
+    assert row["status"] == "failed" and row["alert"] == 1
+    assert row["last_error"] == "channel removed-later is no longer configured"
+    assert outbox.counts()["failed"] == 1
+    store.close()
+
+
+def test_migration_from_version_1_adds_the_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        schema_version.create(conn)
+        MIGRATIONS[0](conn)
+        conn.execute(
+            schema_version.insert().values(version=1, applied_at=__import__("datetime").datetime.now())
+        )
+    engine.dispose()
+    store = open_store(path)
+    assert LATEST >= 2
+    with store._read() as conn:
+        assert inspect(conn).has_table("deliveries")
+        versions = conn.execute(select(schema_version.c.version)).scalars().all()
+    assert versions[:2] == [1, 2]
+    StoreOutbox(store, [StdoutChannel("s")])
+    commit(store, [[Finding("google")]])
+    assert len(keys_in(store)) == 1
+    store.close()
+
+
+CHILD = """
+import asyncio, sys, time
+sys.path.insert(0, {tests!r})
+from notify_store import Finding, commit, open_store
+from ctsentinel.notify import Backoff, Sender
+from ctsentinel.notify.webhook import WebhookChannel
+from ctsentinel.store.keys import issuance_key
+from ctsentinel.store.outbox import StoreOutbox
+
+store = open_store({db!r})
+hook = WebhookChannel("hook", {url!r}, secret="k", timeout=60)
+outbox = StoreOutbox(store, [hook])
+commit(store, [[Finding("google")], [Finding("google")], [Finding("google")]])
+print("committed", flush=True)
+if {send!r}:
+    asyncio.run(Sender(outbox, [hook], backoff=Backoff(base=0.05, cap=0.1)).drain(60))
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("moment", ["before-delivery", "during-delivery"])
+def test_kill_9_loses_nothing(tmp_path: Path, moment: str) -> None:
+    db = tmp_path / "ct.db"
+    with BackgroundReceiver(secret="k") as receiver:
+        send = moment == "during-delivery"
+        if send:
+            receiver.delay = 30.0  # the receiver takes the request, the sender waits for the answer
+        script = CHILD.format(tests=str(TESTS), db=str(db), url=receiver.url, send=send)
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "committed"
+            if send:
+                for _ in range(200):  # all three in flight (the webhook sends up to 8 at once)
+                    if receiver.requests >= 3:
+                        break
+                    time.sleep(0.05)
+                assert receiver.requests == 3
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(10)
+        assert child.returncode == -signal.SIGKILL
+        assert receiver.accepted == []
+        in_flight = list(receiver.received)
+        receiver.delay = 0.0
+
+        # The next process: same database, same config.
+        store = open_store(db)
+        hook = WebhookChannel("hook", receiver.url, secret="k", timeout=5)
+        outbox = StoreOutbox(store, [hook])
+        assert len(outbox.pending(10)) == 3
+        sender = Sender(outbox, [hook], backoff=FAST)
+
+        async def deliver() -> list:
+            try:
+                return await sender.drain(10)
+            finally:
+                await sender.close()
+
+        assert asyncio.run(deliver()) == []
+        for _ in range(100):  # the abandoned requests finish in the receiver's thread
+            if len(receiver.accepted) == (6 if send else 3):
+                break
+            time.sleep(0.02)
+        counts = receiver.counts()
+        assert set(counts) == set(keys_in(store)) and len(counts) == 3
+        if send:
+            # The requests in flight at the kill were completed by the receiver after the sender died, and
+            # came again from the next process with the same key (and body): the receiver drops the repeat.
+            assert sorted(in_flight) == sorted(counts) and set(counts.values()) == {2}
+            for key in counts:
+                assert len({json.dumps(b, sort_keys=True) for k, b, _ in receiver.accepted if k == key}) == 1
+        else:
+            assert set(counts.values()) == {1}
+        assert outbox.counts() == {"pending": 0, "delivered": 3, "failed": 0}
+        assert sorted({b["id"] for _, b, _ in receiver.accepted}) == [1, 2, 3]
+        store.close()
