@@ -263,3 +263,35 @@ def test_commit_batch_is_a_documented_dataclass() -> None:
     i = issue(make_ca("Doc CA"), ["doc.example"])
     entry = StoredEntry(0, "x509", 1, i.cert, i.cert_der, [])
     assert entry.findings == []
+
+
+def test_two_writers_on_one_file_serialize(tmp_path: Path) -> None:
+    """Two processes' worth of writers (two Stores, two threads) interleave batches without a
+    "database is locked" error: write transactions take the lock up front and wait for it."""
+    import threading
+
+    db = str(tmp_path / "ct.db")
+    stores = [Store.open(db), Store.open(db)]
+    feeds = [Feed(stores[0], log_info("w1")), Feed(stores[1], log_info("w2"))]
+    ca = make_ca("Writers CA")
+    work = [[issue(ca, [f"w{k}-{n}.example"]) for n in range(15)] for k in range(2)]
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            for i in work[k]:
+                feeds[k].commit(pair_entries(i), gap=1)
+                stores[k].log_states()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert stores[0].counts()["log_entries"] == 60
+    assert [s.position for s in stores[1].log_states()] == [45, 45]
+    for s in stores:
+        s.close()
