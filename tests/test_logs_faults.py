@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from ctsentinel.ct.errors import SignatureError
-from ctsentinel.logs import HttpClient, LogBudget, LogHTTPError, LogResponseError, make_client
+from ctsentinel.logs import HttpClient, LogBudget, LogClient, LogHTTPError, LogResponseError, make_client
 from ctsentinel.testlog.server import BackgroundLog
 from test_logs_clients import KINDS, log_infos, read_all, run, stored
 from test_testlog_server import prefill
@@ -111,16 +111,21 @@ def test_slow_log_times_out_with_one_line(log: BackgroundLog, kind: str) -> None
 def test_truncated_json_names_the_url(log: BackgroundLog) -> None:
     info = log_infos(log)["rfc6962"]
     set_faults(log.url, {"truncated-json": None})
-    for call, path in [
+    calls: list[tuple[Callable[[LogClient], Awaitable[object]], str]] = [
         (lambda client: client.get_tree_head(), "ct/v1/get-sth"),
         (lambda client: client.get_entries(0, 10), "ct/v1/get-entries?start=0&end=9"),
         (
             lambda client: client.get_consistency_proof(10, SIZE),
             f"ct/v1/get-sth-consistency?first=10&second={SIZE}",
         ),
-    ]:
+    ]
+    for call, path in calls:
+
+        async def go(http: HttpClient, call: Callable[[LogClient], Awaitable[object]] = call) -> object:
+            return await call(make_client(info, http, fast_budget()))
+
         with pytest.raises(LogResponseError) as caught:
-            run(lambda http, call=call: call(make_client(info, http, fast_budget())))
+            run(go)
         message = one_line(caught.value)
         assert message.startswith(f"{log.url}{path}: truncated JSON ("), message
     # The static API serves no JSON: it is unaffected.
