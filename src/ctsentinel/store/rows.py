@@ -24,7 +24,7 @@ ENTRY_COLUMNS = ("log", "idx", "cert_sha256", "entry_type", "timestamp")
 NAME_COLUMNS = ("name_rev", "cert_sha256", "name")
 IP_COLUMNS = ("ip", "cert_sha256")
 _fromhex = bytes.fromhex
-_dumps = json.dumps
+_dumps = json.JSONEncoder(check_circular=False).encode  # lists of str: nothing to recurse into
 
 
 def certificate_row(record: CertRecord, der: bytes | None, now: datetime) -> tuple[Any, ...]:
