@@ -219,6 +219,9 @@ def test_budget_backoff_and_rate_adaptation() -> None:
         assert full / 2 <= delay <= full
     budget.rate_limited(None, 1)
     assert budget.rate == 8
+    budget.rate_limited(1.0, 1)  # another request refused during the same pause: one episode
+    assert budget.rate == 8 and budget.stats.rate_limited == 2
+    budget._paused_until = 0.0  # the pause is over; the next refusal is a new one
     budget.rate_limited(1.0, 2)
     assert budget.rate == 4
     for _ in range(200):

@@ -92,7 +92,10 @@ class LogBudget:
     def rate_limited(self, retry_after: float | None, attempt: int) -> float:
         """Record a 429: halve the rate, pause the log; returns the pause chosen."""
         self.stats.rate_limited += 1
-        self.rate = max(self.min_rate, self.rate / 2)
+        # Requests in flight when the log started refusing all come back 429 together: that is one
+        # refusal, not one per request, so halve once per pause.
+        if time.monotonic() >= self._paused_until:
+            self.rate = max(self.min_rate, self.rate / 2)
         delay = retry_after if retry_after is not None else self.backoff(attempt)
         self.pause(delay)
         return delay
