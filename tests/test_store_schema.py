@@ -117,6 +117,7 @@ def test_sqlite_is_wal_with_foreign_keys(tmp_path: Path) -> None:
         ("mysql://user@127.0.0.1/db", "database"),
         ("nosuchdialect://x", "database"),
         ("sqlite:////nonexistent-dir/sub/ct.db", "unable to open"),
+        ("", "empty URL"),
     ],
 )
 def test_bad_database_is_one_line(url: str, needle: str) -> None:
@@ -130,3 +131,12 @@ def test_memory_database_keeps_one_connection() -> None:
     with Store.open("sqlite://") as store:
         assert store.log_states() == []
         assert store.counts()["certificates"] == 0
+
+
+def test_not_a_database_is_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(StoreError) as err:
+        Store.open(str(junk))
+    assert str(err.value) == f"sqlite:///{junk}: file is not a database"
+    assert junk.read_bytes() == bytes(range(256)) * 20

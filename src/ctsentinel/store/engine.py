@@ -25,6 +25,8 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    if not url.strip():
+        raise StoreError("database: empty URL (e.g. sqlite:///ctsentinel.db)")
     url = normalise_url(url)
     try:
         parsed = make_url(url)
