@@ -30,6 +30,7 @@ RECORD_KEYS = [
     "precert",
     "error",
     "entries",
+    "representative_sha256",
 ]
 
 
@@ -166,6 +167,7 @@ def test_result_is_one_record_per_issuance(world: World) -> None:
     i = world.by["www"]
     assert list(result) == RECORD_KEYS
     assert result["sha256"] == [i.precert.sha256, i.cert.sha256]
+    assert result["representative_sha256"] == i.cert.sha256
     assert result["precert"] is False and result["tbs_sha256"] == i.cert.tbs_sha256
     assert result["serial"] == i.cert.serial and result["issuer"] == "CN=Fina RDC 2020,O=Financijska agencija"
     assert result["dns_names"] == ["www.example.com"]

@@ -97,7 +97,8 @@ def union(lists: Sequence[Sequence[str]]) -> list[str]:
 def issuance_records(conn: Connection, issuances: Sequence[str]) -> list[dict[str, object]]:
     """One CertRecord-shaped dict per issuance, in the order given: the representative's fields, with
     `sha256` the list of every certificate and precertificate of the issuance, `precert` true only when no
-    final certificate was seen, and `entries` every log entry that carried one of them."""
+    final certificate was seen, `entries` every log entry that carried one of them, and
+    `representative_sha256` the certificate whose fields are shown (the final one when seen)."""
     stmt = (
         select(certificates)
         .where(certificates.c.issuance.in_(bindparam("keys", expanding=True)))
@@ -116,11 +117,13 @@ def issuance_records(conn: Connection, issuances: Sequence[str]) -> list[dict[st
             continue
         order = in_sighting_order(list(found), entries)
         records = [found[sha] for sha in order]
-        result = representative(records).to_json()
+        rep = representative(records)
+        result = rep.to_json()
         result["dns_names"] = union([r.dns_names for r in records])
         result["ip_addresses"] = union([r.ip_addresses for r in records])
         result["sha256"] = [r.sha256 for r in records]
         result["precert"] = all(r.precert for r in records)
         result["entries"] = merged_entries(order, entries)
+        result["representative_sha256"] = rep.sha256  # whose fields these are: `search --json` prints it
         out.append(result)
     return out
