@@ -173,6 +173,8 @@ def test_not_found_is_not_retried_and_keeps_the_status() -> None:
     async def handler(request: web.Request) -> web.Response:
         nonlocal count
         count += 1
+        if request.path == "/evil":
+            return web.Response(status=400, text="bad \x1b[2J\x1b[31mrequest\n\nsecond line")
         return web.Response(status=404, text="no such tile\n")
 
     async def test(base: str) -> None:
@@ -181,9 +183,13 @@ def test_not_found_is_not_retried_and_keeps_the_status() -> None:
                 await http.get(base + "tile/0/000")
             assert caught.value.status == 404
             assert str(caught.value) == f"{base}tile/0/000: HTTP 404: no such tile"
+            with pytest.raises(LogHTTPError) as caught:
+                await http.get(base + "evil")
+            # The log's text cannot clear the operator's screen or add lines.
+            assert str(caught.value) == f"{base}evil: HTTP 400: bad \\x1b[2J\\x1b[31mrequest second line"
 
     asyncio.run(with_server(handler, test))
-    assert count == 1
+    assert count == 2
 
 
 # --- LogBudget ----------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import aiohttp
 
 from ctsentinel import __version__
 from ctsentinel.logs.budget import LogBudget
+from ctsentinel.terminal import safe_text
 
 USER_AGENT = f"ctsentinel/{__version__} (+CT monitor)"
 MAX_RESPONSE_BYTES = 64 << 20
@@ -56,7 +57,8 @@ class LogResponseError(LogHTTPError):
 
 
 def _short(text: str, limit: int = 120) -> str:
-    line = " ".join(text.split())
+    """One printable line of text a log chose (an error body may hold terminal escape sequences)."""
+    line = safe_text(" ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

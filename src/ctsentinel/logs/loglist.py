@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.signatures import LogKey
 from ctsentinel.errors import UserError
+from ctsentinel.terminal import safe_text
 
 if TYPE_CHECKING:
     from ctsentinel.logs.http import HttpClient
@@ -167,7 +168,7 @@ def parse_log_list(data: bytes, source: str, *, warn: Warn | None = None) -> lis
                 try:
                     logs.append(_log(entry, kind, name, f"operator {name!r} {section}[{index}]"))
                 except ValueError as exc:
-                    warn(f"log list {source}: skipping {exc}")
+                    warn(safe_text(f"log list {source}: skipping {exc}"))
     return logs
 
 
