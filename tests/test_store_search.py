@@ -322,3 +322,27 @@ def test_reverse_name_is_an_involution_keeping_subdomains_adjacent(name: str) ->
     assert reverse_name(reverse_name(name)) == name
     child = "x." + name
     assert reverse_name(child).startswith(reverse_name(name) + ".")
+
+
+@pytest.mark.parametrize(
+    ("query", "plan"),
+    [
+        ("example.com", "SEARCH cert_names USING PRIMARY KEY (name_rev>? AND name_rev<?)"),
+        ("*.example.com", "SEARCH cert_names USING PRIMARY KEY (name_rev>? AND name_rev<?)"),
+        ("10.0.0.0/8", "SEARCH cert_ips USING PRIMARY KEY (ip>? AND ip<?)"),
+        ("sha256:" + "ab" * 32, "SEARCH certificates USING INDEX ix_certificates_tbs_sha256 (tbs_sha256=?)"),
+        ("serial:0a", "SEARCH certificates USING INDEX ix_certificates_issuance (issuance>? AND issuance<?)"),
+    ],
+)
+def test_searches_are_index_range_scans(world: World, query: str, plan: str) -> None:
+    from ctsentinel.store.search import _matching
+
+    with world.store._read() as conn:
+        compiled = _matching(parse_query(query)).limit(10).compile(dialect=conn.dialect)
+        params = compiled.construct_params()
+        steps = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + str(compiled), tuple(params[k] for k in compiled.positiontup or ())
+        ).all()
+    details = [str(step[3]) for step in steps]
+    assert plan in details
+    assert not any(d.startswith("SCAN cert_names") or d.startswith("SCAN cert_ips") for d in details)
