@@ -6,6 +6,8 @@ render.py    readable text of an event (terminal, mail), hostile certificate tex
 factory.py   channels from the config's [[notify]] tables, options validated
 sender.py    the retry loop over an Outbox: backoff with full jitter, marked done only once accepted
 memory.py    an in-memory Outbox (tests, one-off deliveries); the durable one is store/outbox.py
+health.py    log-health events: misbehaviour, a log fallen behind
+service.py   Notifier: what the monitor holds (channels + store outbox + sender)
 """
 
 from ctsentinel.notify.base import (
@@ -18,8 +20,10 @@ from ctsentinel.notify.base import (
     public_view,
 )
 from ctsentinel.notify.factory import build_channel, build_channels
+from ctsentinel.notify.health import lag_events, misbehaviour_event
 from ctsentinel.notify.memory import MemoryOutbox
 from ctsentinel.notify.sender import Backoff, Outbox, PendingDelivery, Sender
+from ctsentinel.notify.service import Notifier, leftover_lines
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -28,6 +32,7 @@ __all__ = [
     "DeliveryError",
     "Event",
     "MemoryOutbox",
+    "Notifier",
     "Outbox",
     "PendingDelivery",
     "Sender",
@@ -35,5 +40,8 @@ __all__ = [
     "build_channels",
     "health_event",
     "is_health",
+    "lag_events",
+    "leftover_lines",
+    "misbehaviour_event",
     "public_view",
 ]

@@ -63,6 +63,9 @@ class Channel(ABC):
     kind: str = ""
     # Deliveries to one channel in flight at once; 1 keeps file and terminal output in order.
     concurrency: int = 1
+    # Retry after the n-th failure within uniform [0, min(retry_cap, retry_base * 2**n)) seconds.
+    retry_base: float = 2.0
+    retry_cap: float = 600.0
 
     def __init__(self, key: str, min_severity: str = "low", watches: Sequence[str] = ()) -> None:
         self.key = key

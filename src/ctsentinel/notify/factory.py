@@ -82,6 +82,8 @@ def build_channel(config: NotifyConfig, position: int, stdout: TextIO | None = N
         )
     else:
         raise opts.fail(f"kind {config.kind!r} is unknown")
+    channel.retry_base = opts.number("retry_base", Channel.retry_base, minimum=0.01)
+    channel.retry_cap = opts.number("retry_cap", Channel.retry_cap, minimum=channel.retry_base)
     opts.done()
     return channel
 

@@ -43,7 +43,7 @@ class MemoryOutbox:
 
     def mark_failed(self, id: int, error: str, next_attempt_at: datetime | None) -> None:
         row = self.rows[id]
-        row.item = replace(row.item, attempts=row.item.attempts + 1)
+        row.item = replace(row.item, attempts=row.item.attempts + 1, last_error=error)
         row.last_error = error
         if next_attempt_at is None:
             row.status = "failed"

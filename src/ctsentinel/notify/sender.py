@@ -10,14 +10,17 @@ before it loses nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ctsentinel.notify.base import Channel, DeliveryError, one_line
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class PendingDelivery:
     idempotency_key: str
     event: dict[str, Any] = field(hash=False)
     attempts: int = 0  # failed attempts so far
+    last_error: str | None = None
 
 
 class Outbox(Protocol):
@@ -85,10 +89,18 @@ class Sender:
         batch: int = 500,
         attempt_timeout: float = 300.0,
         clock: Callable[[], datetime] = utc_now,
+        offload: Callable[[Callable[[], Any]], Awaitable[Any]] | None = None,
     ) -> None:
+        """`backoff` overrides every channel's own retry_base/retry_cap (tests); `offload` runs each outbox
+        call elsewhere (the monitor's store thread), so that the event loop never waits on the database."""
         self.outbox = outbox
         self.channels: Mapping[str, Channel] = {channel.key: channel for channel in channels}
-        self.backoff = backoff or Backoff()
+        self._backoffs = {
+            key: backoff or Backoff(channel.retry_base, channel.retry_cap)
+            for key, channel in self.channels.items()
+        }
+        self._default_backoff = backoff or Backoff()
+        self._offload = offload
         self.batch = batch
         self.attempt_timeout = attempt_timeout
         self.clock = clock
@@ -101,7 +113,8 @@ class Sender:
         result = PassResult()
         tried: set[int] = set()
         while True:
-            items = [item for item in self.outbox.due(self.clock(), self.batch) if item.id not in tried]
+            due = await self._db(self.outbox.due, self.clock(), self.batch)
+            items = [item for item in due if item.id not in tried]
             if not items:
                 return result
             tried.update(item.id for item in items)
@@ -114,7 +127,9 @@ class Sender:
         if channel is None:
             # Its [[notify]] table is gone (or moved without a name): nobody can receive it any more, so it
             # is marked failed for good, where `alerts`/`logs` show it, rather than retried forever.
-            self.outbox.mark_failed(item.id, f"channel {item.channel} is no longer configured", None)
+            await self._db(
+                self.outbox.mark_failed, item.id, f"channel {item.channel} is no longer configured", None
+            )
             return False
         async with self._limits[item.channel]:
             try:
@@ -127,11 +142,16 @@ class Sender:
             except Exception as exc:  # a channel bug must not stop the other deliveries
                 error = one_line(f"{item.channel}: {type(exc).__name__}: {exc}")
             else:
-                self.outbox.mark_delivered(item.id)
+                await self._db(self.outbox.mark_delivered, item.id)
                 return True
-        wait = self.backoff.delay(item.attempts)
-        self.outbox.mark_failed(item.id, error, self.clock() + timedelta(seconds=wait))
+        wait = self._backoffs.get(item.channel, self._default_backoff).delay(item.attempts)
+        await self._db(self.outbox.mark_failed, item.id, error, self.clock() + timedelta(seconds=wait))
         return False
+
+    async def _db(self, method: Callable[..., Any], *args: Any) -> Any:
+        if self._offload is None:
+            return method(*args)
+        return await self._offload(lambda: method(*args))
 
     async def drain(self, timeout: float) -> list[PendingDelivery]:
         """For `run --once`: deliver and retry until nothing is pending or `timeout` seconds have passed.
@@ -139,20 +159,24 @@ class Sender:
         deadline = time.monotonic() + timeout
         while True:
             await self.deliver_due()
-            upcoming = self.outbox.next_due()
+            upcoming = await self._db(self.outbox.next_due)
             if upcoming is None:
                 return []
             wait = max(0.0, (upcoming - self.clock()).total_seconds())
             if time.monotonic() + wait > deadline:
-                return self.outbox.pending(10_000)
+                return list(await self._db(self.outbox.pending, 10_000))
             await asyncio.sleep(wait)
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """For `run`: deliver as deliveries fall due until `stop` is set. New alerts are noticed within
         `idle` seconds; call `wake()` after a commit to deliver them at once."""
         while not stop.is_set():
-            await self.deliver_due()
-            upcoming = self.outbox.next_due()
+            try:
+                await self.deliver_due()
+                upcoming = await self._db(self.outbox.next_due)
+            except Exception as exc:  # the database is busy or gone: keep the loop alive, try again later
+                log.warning("delivering alerts: %s", one_line(exc))
+                upcoming = None
             wait = idle if upcoming is None else (upcoming - self.clock()).total_seconds()
             wait = min(max(wait, 0.0), idle)
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]

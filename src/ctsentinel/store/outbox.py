@@ -235,13 +235,20 @@ class StoreOutbox:
         d = deliveries.c
         with self.store._read() as conn:
             rows = conn.execute(
-                select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts)
+                select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts, d.last_error)
                 .where(d.status == PENDING, d.next_attempt_at <= now)
                 .order_by(d.next_attempt_at, d.id)
                 .limit(limit)
             ).all()
         return [
-            PendingDelivery(row.id, row.channel, row.idempotency_key, json.loads(row.payload), row.attempts)
+            PendingDelivery(
+                row.id,
+                row.channel,
+                row.idempotency_key,
+                json.loads(row.payload),
+                row.attempts,
+                row.last_error,
+            )
             for row in rows
         ]
 

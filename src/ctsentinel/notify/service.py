@@ -1,0 +1,101 @@
+"""The notifier the monitor holds: channels from the config, the durable outbox hooked into the store's
+batch commits, and the sender working it off.
+
+    notifier = Notifier.from_config(store, config, offload=run_on_store_thread)
+    # run:         task = asyncio.create_task(notifier.run(stop))        (continuous delivery)
+    # run --once:  left = await notifier.drain(timeout); print(*leftover_lines(left), file=sys.stderr)
+    # health:      await notifier.report(*misbehaviour_event(url, kind, detail))
+    await notifier.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ctsentinel.notify.base import Channel
+from ctsentinel.notify.factory import build_channels
+from ctsentinel.notify.health import LogStateLike, lag_events
+from ctsentinel.notify.sender import Backoff, PendingDelivery, Sender
+
+if TYPE_CHECKING:
+    from ctsentinel.config import Config
+    from ctsentinel.store import Store
+
+Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: Store,
+        channels: Sequence[Channel],
+        *,
+        offload: Offload | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        from ctsentinel.store.outbox import StoreOutbox  # the store is optional for the rest of notify
+
+        self.channels = list(channels)
+        # From here on, every alert commit_batch creates gets its deliveries in the same transaction.
+        self.outbox = StoreOutbox(store, self.channels)
+        self.sender = Sender(self.outbox, self.channels, backoff=backoff, offload=offload)
+        self._offload = offload
+
+    @classmethod
+    def from_config(
+        cls, store: Store, config: Config, *, offload: Offload | None = None, stdout: TextIO | None = None
+    ) -> Notifier:
+        """UserError (one line) for a bad [[notify]] option. Without [[notify]] tables nothing is queued,
+        but deliveries left from an earlier config are still worked off (and fail visibly)."""
+        return cls(store, build_channels(config.notify, stdout), offload=offload)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.sender.run(stop)
+
+    def wake(self) -> None:
+        self.sender.wake()
+
+    async def drain(self, timeout: float) -> list[PendingDelivery]:
+        return await self.sender.drain(timeout)
+
+    async def report(self, event: Mapping[str, Any], identity: str) -> int:
+        """Queue a log-health event (see notify.health); returns how many deliveries were queued."""
+        queued = await self._db(lambda: self.outbox.enqueue_event(event, identity))
+        if queued:
+            self.wake()
+        return int(queued)
+
+    async def check_lag(self, states: Sequence[LogStateLike], max_lag: float) -> int:
+        """Report every log that fell behind by more than `max_lag` seconds (each occurrence once)."""
+        queued = 0
+        for event, identity in lag_events(states, datetime.now(UTC), max_lag):
+            queued += await self.report(event, identity)
+        return queued
+
+    async def close(self) -> None:
+        await self.sender.close()
+
+    async def _db(self, call: Callable[[], Any]) -> Any:
+        return call() if self._offload is None else await self._offload(call)
+
+
+def leftover_lines(left: Sequence[PendingDelivery]) -> list[str]:
+    """For `run --once`: one line per channel with deliveries still pending, naming the last error the
+    outbox recorded; empty when everything went out."""
+    by_channel: dict[str, list[PendingDelivery]] = {}
+    for item in left:
+        by_channel.setdefault(item.channel, []).append(item)
+    lines = []
+    for channel, items in sorted(by_channel.items()):
+        count = len(items)
+        errors = Counter(item.last_error for item in items if item.last_error)
+        why = f" (last error: {errors.most_common(1)[0][0]})" if errors else ""
+        lines.append(
+            f"ctsentinel: {count} deliver{'y' if count == 1 else 'ies'} to {channel} still pending{why}; "
+            "kept in the outbox for the next run"
+        )
+    return lines
