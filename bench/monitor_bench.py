@@ -115,7 +115,8 @@ class Result:
 
     def row(self) -> str:
         rate = self.entries / self.seconds if self.seconds else 0.0
-        quarters = " ".join(f"{self.quarters.get(q, 0) / 2**20:,.0f}" for q in (1, 2, 3, 4))
+        quarters = " ".join(f"{self.quarters[q] / 2**20:,.0f}" if q in self.quarters else "-"
+                            for q in (1, 2, 3, 4))
         return (f"{self.tool:<28} {self.entries:>10,} {self.seconds:>9.1f} {rate:>10,.0f} "
                 f"{self.peak_rss / 2**20:>9,.0f}  {quarters:<22} {self.note}")
 
@@ -147,7 +148,8 @@ def watch_toml(directory: Path) -> str:
     scenario = json.loads((directory / "scenario.json").read_text())
     (watch,) = [w for w in scenario["watches"] if w["name"] == "cloudflare-dns"]
     return (f'[[watch]]\nname = "cloudflare-dns"\ndomains = {json.dumps(watch["domains"])}\n'
-            f'ips = {json.dumps(watch["ips"])}\nauthorized_issuers = {json.dumps(watch["authorized_issuers"])}\n')
+            f'ips = {json.dumps(watch["ips"])}\n'
+            f'authorized_issuers = {json.dumps(watch["authorized_issuers"])}\n')
 
 
 def run_ctsentinel(directory: Path, work: Path, log_list: Path, store: str, total: int) -> Result:
@@ -174,7 +176,7 @@ def run_ctsentinel(directory: Path, work: Path, log_list: Path, store: str, tota
     child = subprocess.Popen([sys.executable, "-m", "ctsentinel", "-c", str(config), "run", "--once"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = Sampler(child.pid, total, progress).start()
-    out, err = child.communicate()
+    _, err = child.communicate()
     seconds = time.monotonic() - started
     sampler.stop()
     if child.returncode != 0:
@@ -204,6 +206,8 @@ def run_certspotter(directory: Path, work: Path, log_list: Path, total: int) -> 
     }
 
     def progress() -> int:
+        # certspotter writes state.json when it saves its position, which may be only at the end: the
+        # quarters it never reported show as "-".
         for path in state.glob("logs/*/state.json"):
             try:
                 return int(json.loads(path.read_text())["verified_position"]["size"])
@@ -231,7 +235,8 @@ def run_certspotter(directory: Path, work: Path, log_list: Path, total: int) -> 
     except subprocess.TimeoutExpired:
         child.kill()
     if done_at is None:
-        raise SystemExit(f"certspotter exited before catching up: {(work / 'certspotter.stderr').read_text()[-2000:]}")
+        complaint = (work / "certspotter.stderr").read_text()[-2000:]
+        raise SystemExit(f"certspotter exited before catching up: {complaint}")
     sampler.quarters.setdefault(4, sampler.peak)
     return Result("certspotter (Debian)", total, done_at - started, sampler.peak, sampler.quarters,
                   "state.json polled every 50 ms")
@@ -255,7 +260,8 @@ def main() -> int:
         from ctsentinel.testlog.populate import populate
 
         print(f"populating {directory} with {args.entries:,} entries ...", flush=True)
-        print(populate(directory, entries=args.entries, scenario="fina-1.1.1.1", seed=1).summary(), flush=True)
+        report = populate(directory, entries=args.entries, scenario="fina-1.1.1.1", seed=1)
+        print(report.summary(), flush=True)
     server, url = serve(directory)
     results = []
     try:

@@ -186,10 +186,14 @@ class Monitor:
         started = now()
         tries = 0
         polled = False
+        reload = True
         try:
-            await worker.load()
             while not self.stop.is_set():
                 try:
+                    if reload:
+                        # The store is the truth: after any failure the worker resumes from what is committed.
+                        await worker.load()
+                        reload = False
                     # --once targets the head seen at start: after an error it resumes, it does not re-poll.
                     if not (self.once and polled):
                         await worker.poll_head()
@@ -204,14 +208,15 @@ class Monitor:
                                          f"MISBEHAVING: {finding.kind}")
                     if self.once:
                         return
-                except _RETRY_ERRORS as exc:
-                    await self._failed(worker, f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError)
-                                       else str(exc))
-                    tries += 1
-                    if self.once and tries >= _ONCE_TRIES:
-                        return
-                except Exception as exc:  # a bug must not take the other logs down with it
-                    await self._failed(worker, f"internal error {type(exc).__name__}: {exc}")
+                except Exception as exc:
+                    # Expected trouble (HTTP, malformed answers, the database) and bugs alike are recorded
+                    # and retried; they must never take the other logs down.
+                    known = isinstance(exc, _RETRY_ERRORS) and not isinstance(exc, OSError)
+                    message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+                    if not isinstance(exc, _RETRY_ERRORS):
+                        message = f"internal error {message}"
+                    await self._failed(worker, message)
+                    reload = True
                     tries += 1
                     if self.once and tries >= _ONCE_TRIES:
                         return
