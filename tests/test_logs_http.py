@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctsentinel.ct import merkle
+from ctsentinel.ct.signatures import LogSigner
 from ctsentinel.ct.tiles import TILE_WIDTH
-from ctsentinel.logs import HttpClient, LogBudget, LogHTTPError, LogResponseError
+from ctsentinel.logs import HttpClient, LogBudget, LogHTTPError, LogInfo, LogResponseError
 from ctsentinel.logs.http import parse_retry_after
 from ctsentinel.logs.staticct import StaticCtClient
 from ctsentinel.logs.tilehashes import consistency_proof_spans, perfect_spans, span_source
@@ -302,3 +303,23 @@ def test_perfect_spans_and_bad_ranges() -> None:
     with pytest.raises(ValueError):
         span_source((0, 4), 3)
     assert consistency_proof_spans(4, 4) == []
+
+
+def test_a_hash_tile_that_starts_like_gzip_is_not_decompressed() -> None:
+    looks_gzipped = b"\x1f\x8b" + hashlib.sha256(b"x").digest()[2:]
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.path.endswith("tile/0/000.p/1"):
+            return web.Response(body=looks_gzipped)
+        return web.Response(status=404)
+
+    result: list[merkle.CompactRange] = []
+
+    async def test(base: str) -> None:
+        key = LogSigner.generate().public_key
+        info = LogInfo(base, "static-ct", key.log_id, key, "t", "t", "usable", 60)
+        async with HttpClient() as http:
+            result.append(await StaticCtClient(info, http, LogBudget()).get_compact_range(1))
+
+    asyncio.run(with_server(handler, test))
+    assert result[0].hashes == (looks_gzipped,)
