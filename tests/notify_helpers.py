@@ -82,6 +82,7 @@ class HookReceiver:
         self.fail_next = 0  # answer this many requests with fail_status
         self.fail_status = 500
         self.delay = 0.0
+        self.answer = b""  # a body to answer accepted requests with
         self.accepted: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         self.received: list[str] = []  # the Idempotency-Key of every request, as it arrives
         self.requests = 0
@@ -112,6 +113,8 @@ class HookReceiver:
             self.fail_next -= 1
             return web.Response(status=self.fail_status)
         self.accepted.append((request.headers["Idempotency-Key"], json.loads(body), dict(request.headers)))
+        if self.answer:
+            return web.Response(status=200, body=self.answer)
         return web.Response(status=204)
 
     async def _moved(self, request: web.Request) -> web.Response:

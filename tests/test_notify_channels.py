@@ -11,14 +11,18 @@ import os
 import stat
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctsentinel.config import parse_config
 from ctsentinel.errors import UserError
 from ctsentinel.notify import DeliveryError, build_channels, health_event, public_view
-from ctsentinel.notify.exec import ExecChannel
+from ctsentinel.notify.email import build_message
+from ctsentinel.notify.exec import ExecChannel, hook_environment
 from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.render import summary, text_block
 from ctsentinel.notify.stdout import StdoutChannel
@@ -235,6 +239,22 @@ def test_webhook_posts_signed_contract_object() -> None:
     assert "_pem" not in json.dumps(body1)
 
 
+def test_webhook_big_answers_are_not_read_whole() -> None:
+    async def go() -> HookReceiver:
+        receiver = await HookReceiver().start()
+        receiver.answer = b"x" * (8 << 20)
+        chan = WebhookChannel("w", receiver.url)
+        try:
+            for number in range(3):  # the connection is dropped, not reused, and the next one works
+                await chan.deliver(alert_event(alert_id=number), f"k{number}")
+        finally:
+            await chan.close()
+            await receiver.stop()
+        return receiver
+
+    assert [key for key, _, _ in asyncio.run(go()).accepted] == ["k0", "k1", "k2"]
+
+
 def test_webhook_signature_is_hmac_sha256_of_the_body() -> None:
     # RFC 4231 test case 2: HMAC-SHA-256(key "Jefe", "what do ya want for nothing?").
     expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
@@ -399,3 +419,24 @@ def test_exec_timeout_kills_the_process_group(tmp_path: Path) -> None:
 def test_render_summary_of_health_event() -> None:
     event = health_event(PILOT, "behind\x1b[31m", "x")
     assert summary(event) == f"log {PILOT}: behind\\x1b[31m"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=40))
+def test_any_certificate_text_stays_inert(name: str, issuer: str) -> None:
+    event = alert_event(matched=[name], dns_names=[name], issuer=issuer, _subject="CN=" + name)
+    block = text_block(event)
+    assert all(c == "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") for c in block)
+    assert block.count("\n") == len(text_block(alert_event()).splitlines())  # no line was added
+    message = build_message(event, "key", "ct@example.org", ["ops@example.org"])
+    subject = str(message["Subject"])
+    assert all(unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") for c in subject)
+    assert len(subject) <= 150
+    raw = message.as_bytes()
+    headers = raw.split(b"\n\n", 1)[0].decode("ascii")  # the default policy encodes non-ASCII
+    assert [line.split(":")[0] for line in headers.splitlines() if line[:1] not in (" ", "\t")] == [
+        "Subject", "From", "To", "Date", "Message-ID", "X-Ctsentinel-Idempotency-Key", "X-Ctsentinel-Event",
+        "MIME-Version", "Content-Type",
+    ]  # fmt: skip
+    env = hook_environment(event, "key")
+    assert all("\n" not in value and "\x00" not in value for value in env.values())

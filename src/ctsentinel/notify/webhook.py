@@ -20,6 +20,7 @@ from ctsentinel import __version__
 from ctsentinel.notify.base import HEALTH_EVENT, Channel, DeliveryError, Event, is_health, public_view
 
 SIGNATURE_HEADER = "X-Ctsentinel-Signature"
+_ANSWER_LIMIT = 64 * 1024
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -74,7 +75,9 @@ class WebhookChannel(Channel):
                 self.url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
-                await response.read()  # let the connection be reused
+                # Drain a little so that a keep-alive connection can be reused; a receiver that answers with
+                # more gets its connection closed rather than our memory filled.
+                await response.content.read(_ANSWER_LIMIT)
         except TimeoutError:
             raise DeliveryError(f"webhook {self.url}: no answer within {self.timeout:g}s") from None
         except (aiohttp.ClientError, OSError) as exc:
