@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from ctsentinel.notify import Backoff, Sender, health_event, public_view
+from ctsentinel.notify import Backoff, DeliveryError, Sender, health_event, public_view, undelivered_lines
 from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.stdout import StdoutChannel
 from ctsentinel.notify.webhook import WebhookChannel
@@ -186,15 +187,41 @@ def test_unconfigured_channel_fails_visibly(tmp_path: Path) -> None:
     store.close()
 
 
+def test_undelivered_lines_and_prune(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ct.db")
+    outbox = StoreOutbox(store, [StdoutChannel("ok"), StdoutChannel("gone\x1b[2J")])
+    commit(store, [[Finding("google")]])
+    outbox.enqueue_event(health_event(LOG_URL, "behind", "3h"), "x")
+
+    class Refusing(StdoutChannel):
+        async def deliver(self, event: dict, idempotency_key: str) -> None:
+            raise DeliveryError("webhook http://h/: HTTP 503")
+
+    sender = Sender(StoreOutbox(store), [StdoutChannel("ok"), Refusing("gone\x1b[2J")], backoff=FAST)
+    asyncio.run(sender.deliver_due())
+    rows = outbox.undelivered()
+    assert [(r["alert"], r["status"], r["attempts"]) for r in rows] == [
+        (1, "pending", 1),
+        (None, "pending", 1),
+    ]
+    lines = undelivered_lines(rows)
+    assert lines[0].startswith("delivery of alert #1 to gone\\x1b[2J pending, next try 20")
+    assert lines[0].endswith("(1 failed attempt): webhook http://h/: HTTP 503")
+    assert lines[1].startswith("delivery of log-health event to gone")
+    assert outbox.counts() == {"pending": 2, "delivered": 2, "failed": 0}
+    assert outbox.prune(datetime.now(UTC) - timedelta(days=1)) == 0
+    assert outbox.prune(datetime.now(UTC) + timedelta(seconds=1)) == 2
+    assert outbox.counts() == {"pending": 2, "delivered": 0, "failed": 0}
+    store.close()
+
+
 def test_migration_from_version_1_adds_the_outbox(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         schema_version.create(conn)
         MIGRATIONS[0](conn)
-        conn.execute(
-            schema_version.insert().values(version=1, applied_at=__import__("datetime").datetime.now())
-        )
+        conn.execute(schema_version.insert().values(version=1, applied_at=datetime.now(UTC)))
     engine.dispose()
     store = open_store(path)
     assert LATEST >= 2

@@ -23,7 +23,7 @@ from ctsentinel.notify.factory import build_channel, build_channels
 from ctsentinel.notify.health import lag_events, misbehaviour_event
 from ctsentinel.notify.memory import MemoryOutbox
 from ctsentinel.notify.sender import Backoff, Outbox, PendingDelivery, Sender
-from ctsentinel.notify.service import Notifier, leftover_lines
+from ctsentinel.notify.service import Notifier, leftover_lines, undelivered_lines
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -44,4 +44,5 @@ __all__ = [
     "leftover_lines",
     "misbehaviour_event",
     "public_view",
+    "undelivered_lines",
 ]

@@ -20,6 +20,7 @@ from ctsentinel.notify.base import Channel
 from ctsentinel.notify.factory import build_channels
 from ctsentinel.notify.health import LogStateLike, lag_events
 from ctsentinel.notify.sender import Backoff, PendingDelivery, Sender
+from ctsentinel.terminal import safe_text
 
 if TYPE_CHECKING:
     from ctsentinel.config import Config
@@ -97,5 +98,21 @@ def leftover_lines(left: Sequence[PendingDelivery]) -> list[str]:
         lines.append(
             f"ctsentinel: {count} deliver{'y' if count == 1 else 'ies'} to {channel} still pending{why}; "
             "kept in the outbox for the next run"
+        )
+    return lines
+
+
+def undelivered_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """For `alerts` and `logs`: one line per delivery not accepted yet (StoreOutbox.undelivered rows),
+    so that a channel that keeps failing is seen, not silently dropped."""
+    lines = []
+    for row in rows:
+        what = f"alert #{row['alert']}" if row.get("alert") is not None else "log-health event"
+        state = "FAILED for good" if row["status"] == "failed" else f"pending, next try {row['next_attempt']}"
+        error = f": {safe_text(str(row['last_error']))}" if row.get("last_error") else ""
+        tries = row["attempts"]
+        lines.append(
+            f"delivery of {what} to {safe_text(str(row['channel']))} {state} "
+            f"({tries} failed attempt{'' if tries == 1 else 's'}){error}"
         )
     return lines

@@ -283,6 +283,17 @@ class StoreOutbox:
     def pending(self, limit: int) -> list[Any]:
         return self.due(datetime.max.replace(tzinfo=UTC), limit)
 
+    def prune(self, older_than: datetime) -> int:
+        """Forget deliveries delivered before `older_than` (their alerts stay); returns how many. Pending
+        and failed ones are never pruned: they are what an operator must still see."""
+        with self.store._write() as conn:
+            result = conn.execute(
+                deliveries.delete().where(
+                    deliveries.c.status == DELIVERED, deliveries.c.delivered_at < older_than
+                )
+            )
+        return int(result.rowcount or 0)
+
     # -- for `alerts`, `logs` and the web API -------------------------------------------------------------
 
     def undelivered(self, limit: int = 1000) -> list[dict[str, Any]]:
