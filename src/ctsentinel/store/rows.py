@@ -9,7 +9,7 @@ from typing import Any
 
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.store.errors import StoreError
-from ctsentinel.store.keys import ip_text_key, issuance_key, reverse_name
+from ctsentinel.store.keys import ip_text_key, issuance_key
 from ctsentinel.store.types import StoredEntry
 
 ENTRY_TYPES = ("x509", "precert")
@@ -27,11 +27,13 @@ _fromhex = bytes.fromhex
 _dumps = json.JSONEncoder(check_circular=False).encode  # lists of str: nothing to recurse into
 
 
-def certificate_row(record: CertRecord, der: bytes | None, now: datetime) -> tuple[Any, ...]:
-    """Values for CERT_COLUMNS."""
+def certificate_row(
+    record: CertRecord, der: bytes | None, now: datetime, sha: bytes | None = None
+) -> tuple[Any, ...]:
+    """Values for CERT_COLUMNS (`sha`: the record's SHA-256 as bytes, if the caller has it already)."""
     tbs, issuer_spki, subject_spki = record.tbs_sha256, record.issuer_spki_sha256, record.subject_spki_sha256
     return (
-        _fromhex(record.sha256),
+        sha if sha is not None else _fromhex(record.sha256),
         issuance_key(record),
         _fromhex(tbs) if tbs else None,
         record.serial,
@@ -86,6 +88,7 @@ class BatchRows:
         self.with_findings: list[StoredEntry] = []
         seen: set[bytes] = set()
         previous = start - 1
+        names, certificates, log_entries = self.names, self.certificates, self.entries
         for entry in entries:
             if not (previous < entry.index < end):
                 raise StoreError(
@@ -95,20 +98,18 @@ class BatchRows:
                 raise StoreError(f"batch [{start}, {end}): entry {entry.index} has type {entry.entry_type!r}")
             previous = entry.index
             record = entry.record
-            sha = bytes.fromhex(record.sha256)
-            self.entries.append((log, entry.index, sha, entry.entry_type, entry.timestamp))
+            sha = _fromhex(record.sha256)
+            log_entries.append((log, entry.index, sha, entry.entry_type, entry.timestamp))
             if entry.findings:
                 self.with_findings.append(entry)
             if sha in seen:
                 continue
             seen.add(sha)
-            self.certificates.append(certificate_row(record, entry.cert_der, now))
-            self.names.extend(name_rows(sha, record.dns_names))
-            self.ips.extend(ip_rows(sha, record.ip_addresses))
-
-
-def name_rows(sha: bytes, names: Iterable[str]) -> list[tuple[str, bytes, str]]:
-    return [(reverse_name(name), sha, name) for name in dict.fromkeys(names)]
+            certificates.append(certificate_row(record, entry.cert_der, now, sha))
+            for name in dict.fromkeys(record.dns_names):
+                names.append((".".join(name.split(".")[::-1]), sha, name))  # keys.reverse_name, inlined
+            if record.ip_addresses:
+                self.ips.extend(ip_rows(sha, record.ip_addresses))
 
 
 def ip_rows(sha: bytes, addresses: Iterable[str]) -> list[tuple[bytes, bytes]]:
