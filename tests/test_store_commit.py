@@ -295,3 +295,26 @@ def test_two_writers_on_one_file_serialize(tmp_path: Path) -> None:
     assert [s.position for s in stores[1].log_states()] == [45, 45]
     for s in stores:
         s.close()
+
+
+def test_malformed_certificate_is_kept_with_its_error(store: Store) -> None:
+    """A truncated certificate decodes partly: it is stored with its error, found by its name and hash,
+    and (issuer key unknown) forms an issuance of its own."""
+    from ctsentinel.certs.decode import record_from_der
+
+    i = issue(make_ca("Broken CA"), ["broken.example"])
+    der = i.cert_der[:200]
+    record = record_from_der(der)
+    assert record.error and record.issuer_spki_sha256 is None and record.dns_names == ["broken.example"]
+    finding = Finding("w", "malformed", "high", ("broken.example",))
+    Feed(store, log_info("malformed")).commit([("x509", record, der, [finding])])
+    [found] = store.search("broken.example")
+    assert found["error"] == record.error and found["sha256"] == [record.sha256]
+    assert store.search(f"sha256:{record.sha256}") == [found]
+    [alert] = store.list_alerts()
+    assert (alert["reason"], alert["serial"], alert["issuer_spki_sha256"]) == (
+        "malformed",
+        record.serial,
+        None,
+    )
+    assert store.certificate_der(bytes.fromhex(record.sha256)) == der
