@@ -198,3 +198,21 @@ def test_dead_server_gives_one_line(log: BackgroundLog) -> None:
         run(lambda http: make_client(info, http, fast_budget()).get_tree_head(), max_tries=2)
     message = one_line(caught.value)
     assert message.startswith(f"{log.url}checkpoint: ") and message.endswith("(after 2 tries)")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_streaming_through_a_burst_of_server_errors_loses_nothing(log: BackgroundLog, kind: str) -> None:
+    info = log_infos(log)[kind]
+    expected, _ = stored(log.directory)
+    budget = LogBudget(concurrency=4, batch_size=32, requests_per_second=1000, backoff_base=0.02)
+
+    async def go(http: HttpClient) -> list[tuple[int, bytes, bytes]]:
+        client = make_client(info, http, budget)
+        head = await client.get_tree_head()
+        set_faults(log.url, {"server-error": 7})  # hits requests in flight, several times each
+        return [(e.index, e.leaf_input, e.extra_data) for e in await read_all(client, head.tree_size)]
+
+    got = run(go, max_tries=6)
+    assert [i for i, _, _ in got] == list(range(SIZE))
+    assert [(leaf, extra) for _, leaf, extra in got] == expected
+    assert budget.stats.server_errors == 7
