@@ -200,3 +200,43 @@ def test_channel_concurrency_is_respected(concurrency: int) -> None:
     slow = Slow()
     assert asyncio.run(Sender(outbox, [slow]).drain(5)) == []
     assert slow.peak == concurrency
+
+
+class Hanging(Channel):
+    kind = "hanging"
+
+    def __init__(self) -> None:
+        super().__init__("hang")
+        self.started = 0
+
+    async def deliver(self, event: dict, idempotency_key: str) -> None:
+        self.started += 1
+        await asyncio.sleep(3600)
+
+
+def test_drain_is_bounded_even_when_a_receiver_hangs() -> None:
+    outbox = MemoryOutbox()
+    fill(outbox, "hang", 2)
+    hanging = Hanging()
+    started = time.monotonic()
+    left = asyncio.run(Sender(outbox, [hanging], backoff=FAST).drain(0.3))
+    assert time.monotonic() - started < 1.5
+    assert hanging.started == 1 and len(left) == 2  # concurrency 1: the second waited its turn
+    assert all(row.status == "pending" and row.item.attempts == 0 for row in outbox.rows.values())
+
+
+def test_run_stops_at_once_when_a_receiver_hangs() -> None:
+    async def go() -> float:
+        outbox = MemoryOutbox()
+        fill(outbox, "hang", 1)
+        sender = Sender(outbox, [Hanging()], backoff=FAST)
+        stop = asyncio.Event()
+        task = asyncio.create_task(sender.run(stop))
+        await asyncio.sleep(0.1)
+        began = time.monotonic()
+        stop.set()
+        await asyncio.wait_for(task, 2)
+        assert outbox.rows[1].status == "pending"  # abandoned, not marked: the next run sends it
+        return time.monotonic() - began
+
+    assert asyncio.run(go()) < 0.5

@@ -158,7 +158,13 @@ class Sender:
         Returns what is still pending (it stays in the outbox for the next run)."""
         deadline = time.monotonic() + timeout
         while True:
-            await self.deliver_due()
+            try:
+                # A hanging receiver must not hold `run --once` past its bound: an attempt cut short stays
+                # pending (unmarked), which is safe.
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await self.deliver_due()
+            except TimeoutError:
+                return list(await self._db(self.outbox.pending, 10_000))
             upcoming = await self._db(self.outbox.next_due)
             if upcoming is None:
                 return []
@@ -170,20 +176,38 @@ class Sender:
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """For `run`: deliver as deliveries fall due until `stop` is set. New alerts are noticed within
         `idle` seconds; call `wake()` after a commit to deliver them at once."""
-        while not stop.is_set():
-            try:
-                await self.deliver_due()
-                upcoming = await self._db(self.outbox.next_due)
-            except Exception as exc:  # the database is busy or gone: keep the loop alive, try again later
-                log.warning("delivering alerts: %s", one_line(exc))
-                upcoming = None
-            wait = idle if upcoming is None else (upcoming - self.clock()).total_seconds()
-            wait = min(max(wait, 0.0), idle)
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-            self._wake.clear()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                upcoming = await self._run_pass(stopping)
+                if stop.is_set():
+                    return
+                wait = idle if upcoming is None else (upcoming - self.clock()).total_seconds()
+                waking = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait(
+                    [stopping, waking], timeout=min(max(wait, 0.0), idle), return_when=asyncio.FIRST_COMPLETED
+                )
+                waking.cancel()
+                self._wake.clear()
+        finally:
+            stopping.cancel()
+
+    async def _run_pass(self, stopping: asyncio.Future[Any]) -> datetime | None:
+        """One delivery pass, abandoned (its attempts left unmarked, so pending) as soon as `stop` is set:
+        shutdown never waits for a slow receiver."""
+        delivering = asyncio.ensure_future(self.deliver_due())
+        await asyncio.wait([delivering, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not delivering.done():
+            delivering.cancel()
+            await asyncio.gather(delivering, return_exceptions=True)
+            return None
+        try:
+            delivering.result()
+            upcoming: datetime | None = await self._db(self.outbox.next_due)
+            return upcoming
+        except Exception as exc:  # the database is busy or gone: keep the loop alive, try again later
+            log.warning("delivering alerts: %s", one_line(exc))
+            return None
 
     def wake(self) -> None:
         self._wake.set()
