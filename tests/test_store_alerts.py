@@ -226,3 +226,21 @@ def test_alert_hook_runs_in_the_batch_transaction(store: Store) -> None:
     assert store.list_alerts() == [] and store.counts()["log_entries"] == 0
     state = store.log_state(feed.info.log_id)
     assert state is not None and state.position == 0
+
+
+def test_many_alerts_list_whole(store: Store) -> None:
+    """More alerts than one IN list holds: every one comes back with its own certificate."""
+    import dataclasses
+
+    base = issue(make_ca("Bulk CA"), ["bulk.example"]).cert
+    records = [
+        dataclasses.replace(base, serial=f"{n:04x}", sha256=hashlib.sha256(b"%d" % n).hexdigest())
+        for n in range(1, 1201)
+    ]
+    finding = [Finding("bulk", "unauthorized_issuer", "critical", ("bulk.example",))]
+    Feed(store, log_info("bulk")).commit([("x509", r, None, finding) for r in records])
+    alerts = store.list_alerts()
+    assert len(alerts) == 1200
+    assert {(a["serial"], a["sha256"][0]) for a in alerts} == {(r.serial, r.sha256) for r in records}  # type: ignore[index]
+    assert all(len(a["entries"]) == 1 for a in alerts)  # type: ignore[arg-type]
+    assert len(store.search("bulk.example", limit=2000)) == 1200

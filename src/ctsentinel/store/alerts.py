@@ -11,11 +11,12 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import (
     certificates_by_sha,
+    chunks,
     entries_by_sha,
     in_sighting_order,
     iso_z,
@@ -116,12 +117,14 @@ def list_alerts(
         return []
     ids = [row.id for row in rows]
     shas_of: dict[int, list[bytes]] = {i: [] for i in ids}
-    for f in conn.execute(
+    stmt = (
         select(findings.c.alert, findings.c.cert_sha256)
-        .where(findings.c.alert.in_(ids))
+        .where(findings.c.alert.in_(bindparam("ids", expanding=True)))
         .order_by(findings.c.first_seen, findings.c.cert_sha256)
-    ):
-        shas_of[f.alert].append(f.cert_sha256)
+    )
+    for part in chunks(ids):
+        for f in conn.execute(stmt, {"ids": list(part)}):
+            shas_of[f.alert].append(f.cert_sha256)
     every = [sha for shas in shas_of.values() for sha in shas]
     records = certificates_by_sha(conn, every)
     entries = entries_by_sha(conn, every)
