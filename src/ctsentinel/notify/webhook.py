@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Sequence
 
 import aiohttp
@@ -80,6 +81,10 @@ class WebhookChannel(Channel):
                 await response.content.read(_ANSWER_LIMIT)
         except TimeoutError:
             raise DeliveryError(f"webhook {self.url}: no answer within {self.timeout:g}s") from None
+        except aiohttp.ClientConnectorError as exc:
+            error = exc.os_error
+            reason = os.strerror(error.errno) if error.errno else (error.strerror or str(error))
+            raise DeliveryError(f"webhook {self.url}: cannot connect: {reason}") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"webhook {self.url}: {type(exc).__name__}: {exc}") from None
         if not 200 <= status < 300:
