@@ -1,0 +1,110 @@
+"""`ctsentinel run --once` delivering the alerts of the real test log (the fina-1.1.1.1 scenario) to a real
+webhook receiver: every alert once, exactly the `alerts --json` objects; a kill -9 in the middle of the
+deliveries loses nothing; a receiver that stays down leaves the deliveries pending, saying so.
+
+These tests wait for the monitor to hold a notify.Notifier (issue 6 integration in monitor/pipeline.py);
+until then they are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import test_monitor_run as monitor_run
+from ctsentinel import cli
+from ctsentinel.monitor import pipeline
+from notify_helpers import BackgroundReceiver, free_port
+from test_monitor_run import log_list, run_once, write_config
+
+# The populated test log of the monitor's tests (module-scoped: populated once here too).
+populated = monitor_run.populated
+served = monitor_run.served
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(pipeline, "Notifier"), reason="the monitor does not deliver notifications yet"
+)
+
+
+def config_with_hook(tmp_path: Path, log: Any, scenario: Any, url: str) -> Path:
+    (watch,) = [w for w in scenario["watches"] if w["name"] == "cloudflare-dns"]
+    watches = (
+        f'[[watch]]\nname = "cloudflare-dns"\ndomains = {json.dumps(watch["domains"])}\n'
+        f"ips = {json.dumps(watch['ips'])}\nauthorized_issuers = {json.dumps(watch['authorized_issuers'])}\n"
+        f'[[notify]]\nkind = "webhook"\nurl = "{url}"\nsecret = "s"\nretry_base = 0.05\nretry_cap = 0.2\n'
+    )
+    return write_config(tmp_path, log_list(log, "rfc6962"), store="matched", watches=watches)
+
+
+def alerts_json(capsys: pytest.CaptureFixture[str], config: Path) -> list[dict[str, Any]]:
+    assert cli.main(["-c", str(config), "alerts", "--json"]) == 0
+    alerts: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    return alerts
+
+
+def test_run_once_delivers_every_alert(
+    served: Any, populated: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, scenario = populated
+    with BackgroundReceiver(secret="s") as receiver:
+        config = config_with_hook(tmp_path, served(), scenario, receiver.url)
+        code, _, err = run_once(capsys, config)
+        assert (code, err) == (0, "")
+        alerts = alerts_json(capsys, config)
+    assert len(alerts) >= 3  # the scenario plants unauthorized certificates for 1.1.1.1
+    by_id = sorted((body for _, body, _ in receiver.accepted), key=lambda body: body["id"])
+    assert by_id == sorted(alerts, key=lambda alert: alert["id"])
+    assert set(receiver.counts().values()) == {1}
+
+
+def test_run_once_killed_during_delivery_loses_nothing(
+    served: Any, populated: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, scenario = populated
+    with BackgroundReceiver(secret="s") as receiver:
+        receiver.delay = 60.0  # take the requests, answer nothing
+        config = config_with_hook(tmp_path, served(), scenario, receiver.url)
+        src = Path(cli.__file__).resolve().parent.parent
+        env = dict(os.environ, PYTHONPATH=str(src))
+        command = [sys.executable, "-m", "ctsentinel", "-c", str(config), "run", "--once"]
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(1200):
+                if receiver.requests:
+                    break
+                time.sleep(0.05)
+            assert receiver.requests, "no delivery started"
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(30)
+        in_flight = set(receiver.received)
+        receiver.delay = 0.0
+        code, _, err = run_once(capsys, config)
+        assert (code, err) == (0, "")
+        alerts = alerts_json(capsys, config)
+        for _ in range(100):  # the abandoned requests finish in the receiver's thread
+            if sum(receiver.counts().values()) == len(alerts) + len(in_flight):
+                break
+            time.sleep(0.02)
+    counts = receiver.counts()
+    assert {body["id"] for _, body, _ in receiver.accepted} == {alert["id"] for alert in alerts}
+    assert in_flight <= set(counts) and len(counts) == len(alerts)  # one key per alert, repeats recognisable
+    assert all(counts[key] == (2 if key in in_flight else 1) for key in counts)
+
+
+def test_run_once_with_the_receiver_down_says_what_is_left(
+    served: Any, populated: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, scenario = populated
+    config = config_with_hook(tmp_path, served(), scenario, f"http://127.0.0.1:{free_port()}/hook")
+    _, _, err = run_once(capsys, config)
+    assert "still pending (last error: webhook http://127.0.0.1:" in err
+    assert "cannot connect: Connection refused); kept in the outbox for the next run" in err
