@@ -18,6 +18,7 @@ import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ctsentinel.certs.decode import record_from_entry
@@ -118,7 +119,7 @@ def run_baseline(path: Path, entries: list[StoredEntry], batch: int) -> tuple[fl
     prepared = []
     for start in range(0, len(entries), batch):
         end = min(start + batch, len(entries))
-        rows = BatchRows(1, start, end, entries[start:end], _now())
+        rows = BatchRows(1, start, end, entries[start:end], datetime.now(UTC))
         first_seen = str(rows.certificates[0][-1])  # sqlite3's own datetime adapter is deprecated
         certs = [(*r[:-1], first_seen) for r in rows.certificates]
         prepared.append((start, end, list(CERT_COLUMNS), certs, rows.entries, rows.names, rows.ips))
@@ -144,12 +145,6 @@ def run_baseline(path: Path, entries: list[StoredEntry], batch: int) -> tuple[fl
     elapsed = (time.perf_counter() - started, time.process_time() - cpu)
     conn.close()
     return elapsed
-
-
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def main() -> None:
