@@ -1,5 +1,16 @@
 """Channels built from the config's [[notify]] tables, each validating its own options.
 
+Every table: kind, min_severity ("low"), watches ([] = all), name (the outbox key), retry_base (2 s),
+retry_cap (600 s). Per kind:
+    stdout   (nothing more)
+    jsonl    path (required)
+    webhook  url (required, http/https), secret (HMAC-SHA256 signature header), timeout (10 s),
+             concurrency (8 requests in flight)
+    email    host, from, to (a string or a list) (required); port (25), starttls (false), username and
+             password (together), cafile (CA bundle to trust for STARTTLS), timeout (30 s)
+    exec     command (a program path or a list: program and arguments; no shell) (required), timeout
+             (30 s), concurrency (1)
+
 A channel's outbox key is its `name` option when given, else "<kind>#<position>" (1-based, as in the
 error messages): deliveries pending for a channel find it again after a restart as long as the config
 keeps it at its place or gives it a name.
