@@ -77,9 +77,16 @@ def bulk_insert_tuples(
     if bulk is None:
         bulk = _COMPILED[key] = _compile(conn, table, columns, conflict)
     params: list[Any] = list(rows)
-    for position, process in bulk.processors:
-        memo = _memo(process)
-        params = [(*r[:position], memo(r[position]), *r[position + 1 :]) for r in params]
+    if bulk.processors:
+        processors = [(position, _memo(process)) for position, process in bulk.processors]
+
+        def processed(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            values = list(row)
+            for position, process in processors:
+                values[position] = process(values[position])
+            return tuple(values)
+
+        params = list(map(processed, params))
     if bulk.order is not None:
         order = bulk.order
         params = [tuple(r[i] for i in order) for r in params]
