@@ -140,3 +140,9 @@ def test_not_a_database_is_one_line(tmp_path: Path) -> None:
         Store.open(str(junk))
     assert str(err.value) == f"sqlite:///{junk}: file is not a database"
     assert junk.read_bytes() == bytes(range(256)) * 20
+
+
+def test_password_is_not_shown() -> None:
+    with pytest.raises(StoreError) as err:
+        Store.open("postgresql://monitor:s3cret@127.0.0.1:1/ct")
+    assert "s3cret" not in str(err.value) and "monitor:***@127.0.0.1" in str(err.value)

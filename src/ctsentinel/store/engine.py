@@ -24,6 +24,15 @@ def normalise_url(url: str) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
+def display_url(url: str) -> str:
+    """The URL for messages: a password in it is masked."""
+    url = normalise_url(url)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def make_engine(url: str) -> Engine:
     if not url.strip():
         raise StoreError("database: empty URL (e.g. sqlite:///ctsentinel.db)")
@@ -36,11 +45,11 @@ def make_engine(url: str) -> Engine:
             kwargs["connect_args"] = {"check_same_thread": False}
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise StoreError(f"database {url!r}: {_first_line(exc)}") from None
+        raise StoreError(f"database {display_url(url)!r}: {_first_line(exc)}") from None
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     elif engine.dialect.name != "postgresql":
-        raise StoreError(f"database {url!r}: only sqlite and postgresql are supported")
+        raise StoreError(f"database {display_url(url)!r}: only sqlite and postgresql are supported")
     return engine
 
 

@@ -17,7 +17,7 @@ from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.store import alerts as alerts_mod
 from ctsentinel.store import search as search_mod
 from ctsentinel.store.dialect import bulk_insert_tuples, upsert
-from ctsentinel.store.engine import IMMEDIATE, make_engine, normalise_url
+from ctsentinel.store.engine import IMMEDIATE, display_url, make_engine
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import iso_z
 from ctsentinel.store.migrations import migrate
@@ -69,7 +69,7 @@ class Store:
     @classmethod
     def open(cls, url: str) -> Store:
         """Open (creating or migrating) the database at an SQLAlchemy URL or an SQLite file path."""
-        where = normalise_url(url)
+        where = display_url(url)
         engine = make_engine(url)
         store = cls(engine, where)
         try:
