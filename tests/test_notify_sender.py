@@ -240,3 +240,38 @@ def test_run_stops_at_once_when_a_receiver_hangs() -> None:
         return time.monotonic() - began
 
     assert asyncio.run(go()) < 0.5
+
+
+class Scripted(Channel):
+    """Fails each key a given number of times (some with a bug-like exception), then accepts it."""
+
+    kind = "scripted"
+
+    def __init__(self, key: str, failures: dict[str, int], concurrency: int) -> None:
+        super().__init__(key)
+        self.failures, self.concurrency = failures, concurrency
+        self.calls: Counter[str] = Counter()
+        self.accepted: Counter[str] = Counter()
+
+    async def deliver(self, event: dict, idempotency_key: str) -> None:
+        self.calls[idempotency_key] += 1
+        await asyncio.sleep(0)
+        if self.calls[idempotency_key] <= self.failures.get(idempotency_key, 0):
+            if self.calls[idempotency_key] % 2:
+                raise DeliveryError("refused")
+            raise ValueError("a bug")
+        self.accepted[idempotency_key] += 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(failures=st.lists(st.integers(0, 4), min_size=1, max_size=30), concurrency=st.integers(1, 6))
+def test_every_key_accepted_exactly_once_whatever_fails(failures: list[int], concurrency: int) -> None:
+    outbox = MemoryOutbox()
+    for number in range(len(failures)):
+        outbox.enqueue("c", f"k{number}", {"id": number})
+    chan = Scripted("c", {f"k{n}": count for n, count in enumerate(failures)}, concurrency)
+    backoff = Backoff(base=0.001, cap=0.004, rng=random.Random(len(failures)))
+    assert asyncio.run(Sender(outbox, [chan], backoff=backoff).drain(20)) == []
+    assert chan.accepted == Counter({f"k{n}": 1 for n in range(len(failures))})
+    assert all(chan.calls[f"k{n}"] == count + 1 for n, count in enumerate(failures))
+    assert all(row.status == "delivered" for row in outbox.rows.values())
