@@ -102,11 +102,13 @@ def test_kill_9_at_random_points_then_restart_equals_an_uninterrupted_run(
         if kill == 0:
             time.sleep(rng.uniform(0.2, 0.8))
         else:
-            target = min(ENTRIES - 1, seen[-1] + rng.randrange(1, ENTRIES // KILLS))
+            # Targets spread over the log, so that each run has work left when it is killed.
+            span = ENTRIES // KILLS
+            target = max(seen[-1] + 1, rng.randrange(kill * span, (kill + 1) * span - 200))
             deadline = time.monotonic() + 60
             while position(database) < target and child.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.1))
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.02))
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
         seen.append(position(database))

@@ -12,10 +12,9 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.merkle import CompactRange
@@ -26,6 +25,8 @@ from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_sign
 from ctsentinel.store import CommitBatch, LogState, Store, StoredEntry
 
 T = TypeVar("T")
+_Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
+_Queue: TypeAlias = "asyncio.Queue[_Prepared | BaseException | None]"
 _IN_FLIGHT = 3  # chunks between download and commit: enough to overlap the stages, bounded in memory
 
 
@@ -187,41 +188,73 @@ class LogWorker:
         """Read, prove and commit every entry up to the current target. Misbehaviour is raised."""
         verifier = self.verifier
         assert verifier is not None and verifier.verified is not None
+        if verifier.position >= verifier.verified.tree_size:
+            return
+        # The producer downloads and cuts chunks while this task commits: a commit waiting on the disk
+        # never holds up the downloads, and the bounded queue keeps memory independent of the backlog.
+        queue: _Queue = asyncio.Queue(maxsize=_IN_FLIGHT)
+        producer = asyncio.create_task(self._produce(queue, stop))
+        pending: list[_Prepared] = []
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                pending.append(item)
+                await self._commit(*item)
+                pending.remove(item)
+                if stop.is_set():
+                    break
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+            while not queue.empty():
+                left = queue.get_nowait()
+                if isinstance(left, tuple):
+                    pending.append(left)
+            for _, task in pending:
+                task.cancel()
+            await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+
+    async def _produce(self, queue: _Queue, stop: asyncio.Event) -> None:
+        verifier = self.verifier
+        assert verifier is not None and verifier.verified is not None
         target = verifier.verified
         end = target.tree_size
-        if verifier.position >= end:
-            return
         running = verifier.range.copy()
         chunk_start = running.size
         items: list[RawEntry] = []
-        in_flight: deque[tuple[Chunk, asyncio.Task[list[StoredEntry]]]] = deque()
         step = self.commit_entries
         try:
-            async for batch in self.client.stream_entries(running.size, end):
+            window = 2 * self.client.budget.concurrency
+            async for batch in self.client.stream_entries(running.size, end, window=window):
                 items.extend(batch)
                 while items:
-                    position = chunk_start + len(items)
                     # Chunk ends fall on multiples of commit_entries, and at the target size.
                     boundary = min(end, (chunk_start // step + 1) * step)
-                    if position < boundary:
+                    if chunk_start + len(items) < boundary:
                         break
                     take = boundary - chunk_start
                     part, items = items[:take], items[take:]
                     running.extend(leaf_hashes(part))
                     chunk = Chunk(chunk_start, running.copy(), target)
-                    in_flight.append((chunk, asyncio.create_task(self._prepare(chunk, part))))
+                    task = asyncio.create_task(self._prepare(chunk, part))
+                    try:
+                        await queue.put((chunk, task))
+                    except BaseException:
+                        task.cancel()
+                        raise
                     chunk_start = boundary
-                    while len(in_flight) >= _IN_FLIGHT:
-                        await self._commit(*in_flight.popleft())
                 if stop.is_set():
                     break
-            while in_flight and not stop.is_set():
-                await self._commit(*in_flight.popleft())
-        finally:
-            for _, task in in_flight:
-                task.cancel()
-            if in_flight:
-                await asyncio.gather(*(task for _, task in in_flight), return_exceptions=True)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the committing task, which raises it in order
+            await queue.put(exc)
+            return
+        await queue.put(None)
 
     async def _prepare(self, chunk: Chunk, part: list[RawEntry]) -> list[StoredEntry]:
         raw: list[RawItem] = [(e.index, e.leaf_input, e.extra_data) for e in part]
