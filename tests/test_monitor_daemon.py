@@ -111,3 +111,47 @@ def test_run_refuses_a_missing_or_broken_list_in_one_line(tmp_path: Path) -> Non
         assert result.returncode != 0
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("ctsentinel: log list"), result.stderr
+
+
+def test_progress_is_drawn_on_a_terminal_and_absent_in_a_pipe(
+    tmp_path: Path, testlog_factory: Callable[..., BackgroundLog]
+) -> None:
+    import pty
+
+    directory = tmp_path / "log"
+    populate(directory, entries=400, scenario=None, seed=13)
+    log = testlog_factory(directory)
+    log_list = tmp_path / "list.json"
+    log_list.write_text(rfc6962_list(log))
+    outputs = {}
+    for name in ("terminal", "pipe"):
+        config = tmp_path / f"{name}.toml"
+        config.write_text(
+            f'database = "sqlite:///{tmp_path / name}.db"\n[logs]\nlist = "{log_list}"\nstart = "beginning"\n'
+            f'[monitor]\nstore = "all"\ncommit_entries = 50\ndecode_processes = 1\n'
+        )
+        command = [sys.executable, "-m", "ctsentinel", "-c", str(config), "run", "--once"]
+        if name == "pipe":
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0
+            outputs[name] = done.stderr
+            continue
+        controller, terminal = pty.openpty()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=terminal)
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(controller)
+        assert child.wait(timeout=60) == 0
+        outputs[name] = b"".join(chunks).decode()
+    assert outputs["pipe"] == ""
+    drawn = outputs["terminal"]
+    assert "\x1b[2K" in drawn and "ctsentinel test log (RFC 6962) (rfc6962)" in drawn
+    assert "400/400" in drawn and "caught up" in drawn
