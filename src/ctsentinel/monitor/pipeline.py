@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -25,15 +25,17 @@ from ctsentinel.errors import UserError
 from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.client import make_client
 from ctsentinel.logs.http import HttpClient, LogHTTPError
-from ctsentinel.logs.loglist import LogInfo, LogListError, LogListSource, select_logs
+from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
 from ctsentinel.monitor.decode_pool import DecodePool
 from ctsentinel.monitor.progress import Progress, format_duration
 from ctsentinel.monitor.verify import Misbehaviour
 from ctsentinel.monitor.worker import LogWorker, StoreGateway, WorkerResult, now, sleep_or_stop
-from ctsentinel.store import Store, StoreError
+from ctsentinel.notify import Notifier, leftover_lines, misbehaviour_event
+from ctsentinel.store import Store, StoredEntry, StoreError
 from ctsentinel.terminal import safe_text
 
 _ONCE_TRIES = 6  # --once: attempts per log before it is reported as not caught up
+_DRAIN_SECONDS = 10.0  # --once: how long alerts may take to go out before they are left for the next run
 _RETRY_ERRORS = (LogHTTPError, CTError, StoreError, OSError, TimeoutError)
 
 
@@ -41,6 +43,7 @@ _RETRY_ERRORS = (LogHTTPError, CTError, StoreError, OSError, TimeoutError)
 class RunReport:
     results: list[WorkerResult] = field(default_factory=list)
     interrupted: bool = False
+    undelivered: list[str] = field(default_factory=list)  # one line per channel with deliveries pending
 
     @property
     def misbehaving(self) -> list[WorkerResult]:
@@ -70,6 +73,7 @@ class Monitor:
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="ctsentinel-store")
         self._tasks: dict[bytes, tuple[LogWorker, asyncio.Task[None]]] = {}
         self._signals = 0
+        self._notifier: Notifier | None = None
 
     # --- entry point -----------------------------------------------------------------------------------
 
@@ -77,17 +81,27 @@ class Monitor:
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         store = await loop.run_in_executor(self._store_thread, Store.open, self.config.database)
-        gateway = StoreGateway(store, lambda fn: loop.run_in_executor(self._store_thread, fn))
+
+        def offload(fn: Callable[[], Any]) -> Any:
+            return loop.run_in_executor(self._store_thread, fn)
+
+        gateway = StoreGateway(store, offload)
+        try:
+            # Built before any commit: from here on every alert a batch creates gets its deliveries queued
+            # in the same transaction (the durable outbox).
+            self._notifier = notifier = Notifier.from_config(store, self.config, offload=offload)
+        except BaseException:
+            await loop.run_in_executor(None, self._store_thread.shutdown, True)
+            store.close()
+            raise
         pool = DecodePool(self.config.monitor.decode_processes, self._matcher(),
                           self.config.monitor.store == "all")
         drawer = asyncio.create_task(self._draw())
+        sender = None if self.once else asyncio.create_task(notifier.run(self.stop))
         try:
             async with HttpClient() as http:
                 source = LogListSource(self.config.logs.list, http)
-                try:
-                    infos = self._select(await source.refresh())
-                except LogListError:
-                    raise
+                infos = self._select(await source.refresh())
                 if not infos:
                     raise UserError(f"log list {self.config.logs.list}: no log to monitor after selection")
                 await gateway.call(store.sync_logs, infos)
@@ -100,11 +114,17 @@ class Monitor:
                     if refresher is not None:
                         refresher.cancel()
                         await asyncio.gather(refresher, return_exceptions=True)
+            if self.once and not self.report.interrupted:
+                self.report.undelivered = leftover_lines(await notifier.drain(_DRAIN_SECONDS))
         finally:
             tasks = [task for _, task in self._tasks.values()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self.stop.set()
+            if sender is not None:
+                await asyncio.gather(sender, return_exceptions=True)
+            await notifier.close()
             drawer.cancel()
             await asyncio.gather(drawer, return_exceptions=True)
             self.progress.draw(force=True)
@@ -152,10 +172,15 @@ class Monitor:
             worker = LogWorker(
                 info, make_client(info, http, budget), gateway, pool,
                 start=logs.start, commit_entries=self.config.monitor.commit_entries,
-                on_progress=self._progress_callback(key),
+                on_progress=self._progress_callback(key), on_commit=self._committed,
             )
             task = asyncio.create_task(self._run_worker(worker), name=f"log {info.url}")
             self._tasks[info.log_id] = (worker, task)
+
+    def _committed(self, entries: Sequence[StoredEntry]) -> None:
+        # Alerts were queued in the commit's transaction; the sender takes them at once, not at its next pass.
+        if self._notifier is not None and any(f.severity != "none" for e in entries for f in e.findings):
+            self._notifier.wake()
 
     def _progress_callback(self, key: str) -> Callable[[int, int, str], None]:
         def update(position: int, size: int, status: str) -> None:
@@ -203,7 +228,9 @@ class Monitor:
                     if self.once:
                         return
                 except Misbehaviour as finding:
-                    await worker.misbehaved(finding)
+                    if await worker.misbehaved(finding) and self._notifier is not None:
+                        await self._notifier.report(
+                            *misbehaviour_event(worker.info.url, finding.kind, finding.detail))
                     self.progress.update(worker.info.log_id.hex(), worker.position, worker.target_size,
                                          f"MISBEHAVING: {finding.kind}")
                     if self.once:
@@ -304,6 +331,6 @@ def run_command(config: Config, once: bool) -> int:
         for line in summary_lines(report):
             print(line)
     lines = problem_lines(report)
-    for line in lines if once else lines[: len(report.misbehaving)]:
+    for line in [*(lines if once else lines[: len(report.misbehaving)]), *report.undelivered]:
         print(line, file=sys.stderr)
     return report.exit_code() if once else (1 if report.misbehaving else 0)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
@@ -82,6 +82,7 @@ class LogWorker:
         start: str,
         commit_entries: int,
         on_progress: Callable[[int, int, str], None] | None = None,
+        on_commit: Callable[[Sequence[StoredEntry]], None] | None = None,
     ) -> None:
         self.info = info
         self.client = client
@@ -90,6 +91,7 @@ class LogWorker:
         self.start = start
         self.commit_entries = commit_entries
         self.on_progress = on_progress or (lambda position, size, status: None)
+        self.on_commit = on_commit or (lambda entries: None)
         self.verifier: LogVerifier | None = None
         self.result = WorkerResult(info)
         self._reported: set[tuple[str, str]] = set()
@@ -118,16 +120,18 @@ class LogWorker:
 
     # --- misbehaviour and errors -------------------------------------------------------------------------
 
-    async def misbehaved(self, finding: Misbehaviour) -> None:
+    async def misbehaved(self, finding: Misbehaviour) -> bool:
+        """Record the misbehaviour; False if this run already recorded the same one."""
         key = (finding.kind, finding.detail)
         self.result.misbehaviour.append(finding)
         if key in self._reported:
-            return
+            return False
         self._reported.add(key)
         await self.store.call(
             self.store.store.record_misbehaviour, self.info.log_id, finding.kind, finding.detail,
             finding.evidence,
         )
+        return True
 
     async def failed(self, message: str) -> None:
         self.result.error = message
@@ -290,6 +294,7 @@ class LogWorker:
         assert self.verifier is not None
         self.verifier.advance(chunk)
         self.result.entries += chunk.end - chunk.start
+        self.on_commit(entries)
         self.on_progress(self.position, self.target_size, "")
 
 
