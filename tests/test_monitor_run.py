@@ -343,3 +343,26 @@ def test_http_faults_are_survived(
     assert row["position"] == ENTRIES
     if "truncated-json" in faults:
         assert row["errors"] >= 1 and "JSON" in row["last_error"]
+
+
+def test_logs_shows_alerts_left_undelivered(
+    served: Callable[..., BackgroundLog], populated: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from notify_helpers import free_port
+
+    _, _, scenario = populated
+    (watch,) = [w for w in scenario["watches"] if w["name"] == "cloudflare-dns"]
+    hook = f"http://127.0.0.1:{free_port()}/hook"
+    watches = (
+        f'[[watch]]\nname = "cloudflare-dns"\ndomains = {json.dumps(watch["domains"])}\n'
+        f'ips = {json.dumps(watch["ips"])}\nauthorized_issuers = {json.dumps(watch["authorized_issuers"])}\n'
+        f'[[notify]]\nkind = "webhook"\nurl = "{hook}"\nretry_base = 0.05\nretry_cap = 0.2\n'
+    )
+    log = served()
+    config = write_config(tmp_path, log_list(log, "rfc6962"), store="matched", watches=watches)
+    code, _, err = run_once(capsys, config)
+    assert code == 0 and "still pending" in err
+    alerts = len(scenario["expected_alerts"])
+    assert cli.main(["-c", str(config), "logs"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("to webhook#1 pending") == alerts and out.count(f"{hook}: cannot connect") == alerts, out
