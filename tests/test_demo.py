@@ -1,25 +1,34 @@
-"""`ctsentinel demo` end to end: a real test log served on 127.0.0.1, read back and checked."""
+"""`ctsentinel demo` end to end: a real test log on 127.0.0.1, the real monitor, alerts and a live entry."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 
-def test_demo_finds_the_twelve_fina_issuances() -> None:
+def test_demo_alerts_the_twelve_fina_issuances_and_a_live_one(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ctsentinel", "demo", "--entries", "1500"],
+        [sys.executable, "-m", "ctsentinel", "demo", "--entries", "1500", "--dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300, check=False,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "signature valid" in out and "hash to its root" in out
-    assert "12 issuance(s) for watched names or addresses by an UNAUTHORIZED issuer" in out
-    alerts = [line for line in out.splitlines() if "[ALERT unauthorized_issuer]" in line]
-    assert len(alerts) == 12
+    assert "1,500 entries verified, decoded and matched" in out
+    assert "4. 12 alert(s)" in out
+    assert (
+        len(re.findall(r"#\d+ CRITICAL unauthorized_issuer on watch cloudflare-dns: 1\.1\.1\.1", out)) == 12
+    )
+    assert out.count("issuer    CN=Fina RDC 2020,O=Financijska agencija,C=HR") == 12
     # The three serials reported publicly in September 2025 are among them.
     for serial in ("d3167efd77cad759000000005fc7c672", "f972552d6ac08828000000005fc86f4d",
-                   "beb8ef1b1c6cff53000000005fc8cde5"):
-        assert serial in out
-    assert out.count("issuer:   CN=Fina RDC 2020,O=Financijska agencija,C=HR") == 12
-    assert "by the authorized CA matched too and were not alerted" in out
+                   "beb8ef1b1c6cff53000000005fc8cde5"):  # fmt: skip
+        assert f"serial    {serial}" in out
+    # The legitimate CA's certificates for the same names are not alerted.
+    assert "3 issuance(s) by the authorized CA matched too" in out
+    assert re.search(
+        r"alert #13 \(unauthorized_issuer, critical\) .* after the entry reached a tree head", out
+    )
+    assert "13 alert(s) were delivered to the jsonl channel" in out
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 13

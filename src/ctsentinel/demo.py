@@ -1,19 +1,22 @@
-"""`ctsentinel demo`: the 1.1.1.1 incident replayed on a local test log.
+"""`ctsentinel demo`: the 1.1.1.1 incident replayed end to end on a local test log.
 
-It builds a test log holding the `fina-1.1.1.1` scenario (ordinary traffic with Fina RDC 2020's
-precertificates for 1.1.1.1 and the legitimate certificates of Cloudflare's own CA among it), serves it on
-127.0.0.1, then reads it back the way a monitor must: it checks the tree head's signature, downloads every
-entry, recomputes the Merkle root over all of them, decodes each into a CertRecord and looks for the watched
-names and addresses.
-
-Until the monitor pipeline (issue 4) and the watchlist engine (issue 5) exist, the reading and matching here
-are a deliberately small stand-in for them — exact addresses and domain suffixes only — so that the demo
-already shows what the product is for. It will be replaced by `run --once` and `alerts`.
+1. A test log is filled with the `fina-1.1.1.1` scenario: ordinary traffic with Fina RDC 2020's
+   precertificates for 1.1.1.1 and the legitimate certificates of Cloudflare's own CA among it.
+2. It is served on 127.0.0.1 (both APIs) and a config watches 1.1.1.1, 1.0.0.1, 2606:4700:4700::/48 and
+   cloudflare-dns.com with the legitimate CA authorized — what Cloudflare's monitoring lacked.
+3. `run --once` reads the log the way the monitor always does: every tree head's signature checked, every
+   entry hashed into the compact range and proven against a signed root, decoded and matched.
+4. The alerts: one per issuance, the authorized certificates for the same names stored but not alerted.
+5. Live: the monitor keeps running while Fina issues one more precertificate for 1.1.1.1; the demo measures
+   how long after that entry reaches a tree head the alert is stored.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
+import datetime as dt
 import ipaddress
 import json
 import subprocess
@@ -23,151 +26,224 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctsentinel.certs.decode import record_from_entry
-from ctsentinel.certs.record import CertRecord
-from ctsentinel.ct.errors import CTError
-from ctsentinel.ct.merkle import CompactRange, leaf_hash
-from ctsentinel.ct.signatures import LogKey, verify_sth
-from ctsentinel.ct.sth import SignedTreeHead, parse_get_entries_response
+from ctsentinel.config import load_config
 from ctsentinel.errors import UserError
-from ctsentinel.terminal import safe_text
+from ctsentinel.report_cmds import print_alerts
+from ctsentinel.store import Store
 
 SCENARIO = "fina-1.1.1.1"
+WATCH = "cloudflare-dns"
+LIVE_TIMEOUT = 60.0
 
 
-@dataclass
-class Sighting:
-    """One issuance: a precertificate and its final certificate share issuer and serial (DESIGN.md 1)."""
-
-    record: CertRecord
-    matched: list[str]
-    entries: list[tuple[int, str]]
+@contextmanager
+def _child(command: list[str]) -> Iterator[subprocess.Popen[str]]:
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 @contextmanager
 def _served_log(directory: Path) -> Iterator[str]:
     """Runs `ctsentinel testlog serve` in a child process and yields its base URL."""
-    command = [sys.executable, "-m", "ctsentinel", "testlog", "serve", "--dir", str(directory), "--port", "0"]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
+    command = [sys.executable, "-m", "ctsentinel", "testlog", "serve", "--dir", str(directory), "--port", "0",
+               "--merge-delay", "0.5"]  # fmt: skip
+    with _child(command) as child:
+        assert child.stdout is not None and child.stderr is not None
         line = child.stdout.readline()
         if not line.startswith("testlog: serving "):
-            error = child.stderr.read() if child.stderr else ""
-            raise UserError(f"the test log did not start: {(line + error).strip() or 'no output'}")
-        yield line.split()[2].rstrip("/") + "/"
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+            raise UserError(
+                f"the test log did not start: {(line + child.stderr.read()).strip() or 'no output'}"
+            )
+        yield line.split()[2]
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as response:
+def _write_config(base: Path, log_dir: Path, watch: dict[str, Any]) -> Path:
+    def toml_list(values: list[str]) -> str:
+        return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+    path = base / "ctsentinel.toml"
+    path.write_text(
+        f"""# Written by `ctsentinel demo`.
+database = "sqlite:///{base / "ctsentinel.db"}"
+
+[logs]
+list = {json.dumps(str(log_dir / "log_list.json"))}
+start = "beginning"
+poll_interval = 0.5
+requests_per_second = 1000   # a local log: no need to be gentle
+
+[[watch]]
+name = {json.dumps(WATCH)}
+domains = {toml_list(watch["domains"])}
+ips = {toml_list(watch["ips"])}
+authorized_issuers = {toml_list(watch["authorized_issuers"])}
+
+[[notify]]
+kind = "jsonl"
+path = {json.dumps(str(base / "alerts.jsonl"))}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _catch_up(config_path: Path) -> float:
+    from ctsentinel.monitor.pipeline import Monitor, problem_lines
+
+    config = load_config(config_path)
+    started = time.monotonic()
+    report = asyncio.run(Monitor(config, once=True).run())
+    elapsed = time.monotonic() - started
+    if report.exit_code() != 0:
+        problems = "; ".join(problem_lines(report)) or "the run did not finish"
+        raise UserError(f"the monitor did not verify the test log: {problems}")
+    return elapsed
+
+
+def _authorized_issuances(store: Store, watch: dict[str, Any]) -> int:
+    authorized = {h.removeprefix("sha256:") for h in watch["authorized_issuers"]}
+    seen = set()
+    for query in [*watch["domains"], *watch["ips"]]:
+        for result in store.search(query, limit=1000):
+            if result["issuer_spki_sha256"] in authorized:
+                seen.add((result["issuer_spki_sha256"], result["serial"]))
+    return len(seen)
+
+
+def _issue_fina_precertificate(log_dir: Path) -> tuple[list[bytes], int]:
+    """A new precertificate for 1.1.1.1 from the scenario's Fina RDC 2020, with its chain, and its serial."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from ctsentinel.testlog.ca import CAHierarchy
+
+    hierarchy = CAHierarchy.load_or_create(log_dir, seed=1)
+    fina = hierarchy["fina-rdc-2020"]
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    serial = x509.random_serial_number()
+    precert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test13.hr")]))
+        .issuer_name(fina.cert.subject)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(serial)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("test13.hr"), x509.IPAddress(ipaddress.ip_address("1.1.1.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.PrecertPoison(), critical=True)
+        .sign(fina.key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    der = precert.public_bytes(serialization.Encoding.DER)
+    return [der, *hierarchy.chain("fina-rdc-2020")], serial
+
+
+def _post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
 
-def _read_log(base_url: str, key: LogKey) -> tuple[SignedTreeHead, list[tuple[bytes, bytes]]]:
-    """The log's verified tree head and all its entries, checked against that head's root."""
-    sth = SignedTreeHead.from_json(_get_json(base_url + "ct/v1/get-sth"))
-    verify_sth(key, sth)
-    entries: list[tuple[bytes, bytes]] = []
-    tree = CompactRange()
-    while len(entries) < sth.tree_size:
-        start = len(entries)
-        batch = parse_get_entries_response(
-            _get_json(f"{base_url}ct/v1/get-entries?start={start}&end={sth.tree_size - 1}")
-        )
-        if not batch:
-            raise UserError(f"the log returned no entries at {start}")
-        entries.extend(batch)
-        tree.extend(leaf_hash(leaf) for leaf, _ in batch)
-    tree.verify_root(sth.tree_size, sth.root_hash)
-    return sth, entries
+def _tree_size(base_url: str) -> int:
+    with urllib.request.urlopen(base_url + "ct/v1/get-sth", timeout=30) as response:
+        return int(json.load(response)["tree_size"])
 
 
-def _matches(record: CertRecord, domains: list[str], networks: list[Any]) -> list[str]:
-    hits = []
-    for name in record.dns_names:
-        bare = name[2:] if name.startswith("*.") else name
-        if any(bare == d or bare.endswith("." + d) for d in domains):
-            hits.append(name)
-    for text in record.ip_addresses:
-        address = ipaddress.ip_address(text)
-        if any(address.version == net.version and address in net for net in networks):
-            hits.append(text)
-    return hits
-
-
-def _print_sighting(sighting: Sighting, label: str) -> None:
-    record = sighting.record
-    seen = ", ".join(f"{kind} at entry {index}" for index, kind in sighting.entries)
-    print(f"  [{label}] serial {record.serial}: {seen}")
-    print(f"      issuer:   {safe_text(record.issuer or '?')}")
-    print(f"      names:    {safe_text(', '.join(record.dns_names + record.ip_addresses))}")
-    print(f"      matched:  {safe_text(', '.join(sighting.matched))}")
-    print(f"      validity: {record.not_before} .. {record.not_after}")
+def _live(log_dir: Path, base_url: str, config_path: Path) -> None:
+    command = [sys.executable, "-m", "ctsentinel", "-c", str(config_path), "run"]
+    with _child(command):
+        chain, serial = _issue_fina_precertificate(log_dir)
+        size_before = _tree_size(base_url)
+        _post_json(base_url + "ct/v1/add-pre-chain", {"chain": [base64.b64encode(c).decode() for c in chain]})
+        submitted = time.monotonic()
+        in_head = None
+        store = Store.open(load_config(config_path).database)
+        try:
+            while time.monotonic() - submitted < LIVE_TIMEOUT:
+                if in_head is None and _tree_size(base_url) > size_before:
+                    in_head = time.monotonic()
+                hits = [a for a in store.list_alerts(limit=5) if int(str(a["serial"]), 16) == serial]
+                if hits:
+                    alerted = time.monotonic()
+                    in_head = in_head or alerted
+                    print(
+                        f"   alert #{hits[0]['id']} ({hits[0]['reason']}, {hits[0]['severity']}) for serial "
+                        f"{hits[0]['serial']}: {alerted - in_head:.1f} s after the entry reached a tree head, "
+                        f"{alerted - submitted:.1f} s after it was submitted"
+                    )
+                    return
+                time.sleep(0.1)
+        finally:
+            store.close()
+    raise UserError(f"no alert for the live precertificate within {LIVE_TIMEOUT:.0f} s")
 
 
 def run(args: argparse.Namespace) -> int:
     from ctsentinel.testlog.populate import populate
 
-    entries = getattr(args, "entries", 5000)
+    entries = args.entries
     with tempfile.TemporaryDirectory(prefix="ctsentinel-demo-") as scratch:
-        directory = Path(getattr(args, "dir", None) or scratch) / "log"
-        print(f"1. Building a test log with the {SCENARIO} scenario ({entries} entries) in {directory} ...")
-        report = populate(directory, entries=entries, scenario=SCENARIO, seed=1)
+        base = Path(args.dir or scratch).resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        log_dir = base / "log"
+        print(f"1. Building a test log with the {SCENARIO} scenario ({entries:,} entries) in {log_dir} ...")
+        report = populate(log_dir, entries=entries, scenario=SCENARIO, seed=1)
         print("   " + report.summary().replace("\n", "\n   "))
-        scenario = json.loads((directory / "scenario.json").read_text())
-        key = LogKey.from_base64(scenario["log"]["key"])
-        (watch,) = [w for w in scenario["watches"] if w["name"] == "cloudflare-dns"]
-        domains = [d.lower().rstrip(".") for d in watch["domains"]]
-        networks = [ipaddress.ip_network(ip, strict=False) for ip in watch["ips"]]
-        authorized = {h.removeprefix("sha256:") for h in watch["authorized_issuers"]}
-        print(f"2. Watching {', '.join(domains + watch['ips'])}")
-        print(f"   authorized issuer key(s): {', '.join(sorted(authorized))}")
+        scenario = json.loads((log_dir / "scenario.json").read_text())
+        (watch,) = [w for w in scenario["watches"] if w["name"] == WATCH]
 
-        with _served_log(directory) as base_url:
-            print(f"3. Serving the log at {base_url} and reading it back ...")
-            started = time.monotonic()
-            try:
-                sth, log_entries = _read_log(base_url, key)
-            except CTError as exc:
-                raise UserError(f"the log failed verification: {exc}") from exc
-            elapsed = time.monotonic() - started
-        print(
-            f"   tree head: size {sth.tree_size}, signature valid; "
-            f"all {len(log_entries)} entries hash to its "
-            f"root ({elapsed:.1f} s)"
-        )
-
-        issuances: dict[tuple[str | None, str | None], Sighting] = {}
-        malformed = 0
-        for index, (leaf, extra) in enumerate(log_entries):
-            record = record_from_entry(leaf, extra)
-            malformed += record.error is not None
-            hits = _matches(record, domains, networks)
-            if not hits:
-                continue
-            kind = "precert" if record.precert else "cert"
-            sighting = issuances.setdefault(
-                (record.issuer_spki_sha256, record.serial), Sighting(record, hits, [])
+        with _served_log(log_dir) as base_url:
+            config_path = _write_config(base, log_dir, watch)
+            print(
+                f"2. Serving it at {base_url}; {config_path} watches "
+                f"{', '.join(watch['domains'] + watch['ips'])}"
             )
-            sighting.entries.append((index, kind))
-        alerts = [s for s in issuances.values() if s.record.issuer_spki_sha256 not in authorized]
-        authorized_sightings = [s for s in issuances.values() if s.record.issuer_spki_sha256 in authorized]
+            print(f"   authorized: {', '.join(watch['authorized_issuers'])} (the legitimate CA's key)")
 
-    print(f"4. {len(alerts)} issuance(s) for watched names or addresses by an UNAUTHORIZED issuer:")
-    for sighting in alerts:
-        _print_sighting(sighting, "ALERT unauthorized_issuer")
-    print(
-        f"   {len(authorized_sightings)} issuance(s) by the authorized CA matched too and were not alerted; "
-        f"{malformed} entr{'y' if malformed == 1 else 'ies'} could not be fully parsed."
-    )
+            print("3. ctsentinel run --once: every tree head checked, every entry proven against it ...")
+            elapsed = _catch_up(config_path)
+            store = Store.open(load_config(config_path).database)
+            try:
+                states = store.log_states()
+                verified = max((s.position or 0) for s in states)
+                print(f"   {verified:,} entries verified, decoded and matched in {elapsed:.1f} s")
+                alerts = store.list_alerts()
+                print(
+                    f"4. {len(alerts)} alert(s): certificates for watched names or addresses "
+                    "by a CA nobody authorized"
+                )
+                print_alerts(alerts, indent="   ")
+                print(
+                    f"   {_authorized_issuances(store, watch)} issuance(s) by the authorized CA matched too: "
+                    "stored and searchable, not alerted."
+                )
+            finally:
+                store.close()
+
+            print(
+                "5. Live: the monitor keeps running; Fina RDC 2020 logs one more precertificate "
+                "for 1.1.1.1 ..."
+            )
+            _live(log_dir, base_url, config_path)
+        delivered = (base / "alerts.jsonl").read_text().count("\n") if (base / "alerts.jsonl").exists() else 0
+        print(f"   {delivered} alert(s) were delivered to the jsonl channel {base / 'alerts.jsonl'}")
     return 0 if alerts else 1

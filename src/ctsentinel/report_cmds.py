@@ -51,21 +51,27 @@ def alerts_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(alerts, indent=2))
         return 0
+    print_alerts(alerts)
+    return 0
+
+
+def print_alerts(alerts: list[dict[str, Any]], indent: str = "") -> None:
+    """Alerts as text blocks, every certificate-controlled field escaped for the terminal."""
     if not alerts:
-        print("no alerts")
-        return 0
+        print(f"{indent}no alerts")
+        return
     for alert in alerts:
         print(
-            f"#{alert['id']} {str(alert['severity']).upper()} {_text(alert['reason'])} "
+            f"{indent}#{alert['id']} {str(alert['severity']).upper()} {_text(alert['reason'])} "
             f"on watch {_text(alert['watch'])}: {_text(alert['matched'])}"
         )
-        print(f"    issuer    {_text(alert['issuer'])}")
-        print(f"    serial    {_text(alert['serial'])}")
-        print(f"    names     {_text(list(alert['dns_names']) + list(alert['ip_addresses']))}")  # type: ignore[call-overload]
-        print(f"    validity  {_text(alert['not_before'])} .. {_text(alert['not_after'])}")
-        print(f"    seen      {_entries_text(alert['entries'])}")
-        print(f"    first     {_text(alert['first_seen'])}")
-    return 0
+        names = list(alert["dns_names"]) + list(alert["ip_addresses"])
+        print(f"{indent}    issuer    {_text(alert['issuer'])}")
+        print(f"{indent}    serial    {_text(alert['serial'])}")
+        print(f"{indent}    names     {_text(names)}")
+        print(f"{indent}    validity  {_text(alert['not_before'])} .. {_text(alert['not_after'])}")
+        print(f"{indent}    seen      {_entries_text(alert['entries'])}")
+        print(f"{indent}    first     {_text(alert['first_seen'])}")
 
 
 def as_cert_record(issuance: Mapping[str, Any]) -> dict[str, Any]:
