@@ -185,9 +185,10 @@ def _live(log_dir: Path, base_url: str, config_path: Path) -> None:
                 if hits:
                     alerted = time.monotonic()
                     in_head = in_head or alerted
+                    alert = hits[0]
                     print(
-                        f"   alert #{hits[0]['id']} ({hits[0]['reason']}, {hits[0]['severity']}) for serial "
-                        f"{hits[0]['serial']}: {alerted - in_head:.1f} s after the entry reached a tree head, "
+                        f"   alert #{alert['id']} ({alert['reason']}, {alert['severity']}) for serial "
+                        f"{alert['serial']}: {alerted - in_head:.1f} s after the entry reached a tree head, "
                         f"{alerted - submitted:.1f} s after it was submitted"
                     )
                     return
