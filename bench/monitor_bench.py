@@ -248,6 +248,7 @@ def main() -> int:
     parser.add_argument("--dir", help="the test log's folder (default: a temporary one)")
     parser.add_argument("--store", choices=["matched", "all", "both"], default="matched")
     parser.add_argument("--no-certspotter", action="store_true")
+    parser.add_argument("--certspotter-first", action="store_true", help="run certspotter before ctsentinel")
     args = parser.parse_args()
 
     scratch = tempfile.TemporaryDirectory(prefix="monitor-bench-")
@@ -269,11 +270,13 @@ def main() -> int:
         print(f"serving {url} ({args.entries:,} entries, RFC 6962 API, get-entries batches of 1000); "
               f"{os.cpu_count()} cores", flush=True)
         stores = ["matched", "all"] if args.store == "both" else [args.store]
-        for store in stores:
-            results.append(run_ctsentinel(directory, work, log_list, store, args.entries))
-            print(results[-1].row(), flush=True)
+        runs = [lambda store=store: run_ctsentinel(directory, work, log_list, store, args.entries)
+                for store in stores]
         if not args.no_certspotter:
-            results.append(run_certspotter(directory, work, log_list, args.entries))
+            spot = [lambda: run_certspotter(directory, work, log_list, args.entries)]
+            runs = spot + runs if args.certspotter_first else runs + spot
+        for run in runs:
+            results.append(run())
             print(results[-1].row(), flush=True)
     finally:
         server.send_signal(signal.SIGTERM)

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctsentinel.ct.errors import SignatureError
-from ctsentinel.ct.merkle import CompactRange, consistency_proof, inclusion_proof, leaf_hash, root_hash
+from ctsentinel.ct.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_hash,
+)
 from ctsentinel.ct.signatures import LogKey, LogSigner, verify_sth
 from ctsentinel.ct.sth import SignedTreeHead, parse_consistency_response
 from ctsentinel.ct.tls import DigitallySigned, sth_signature_input
@@ -79,13 +86,26 @@ def test_real_pilot_heads_consistency_and_signatures() -> None:
         assert evidence["proof"][position] == bad[position].hex()  # type: ignore[index]
 
 
-def test_shrink_and_fork() -> None:
+def test_shrink_stale_and_fork() -> None:
     hashes = leaves(10)
     verifier = LogVerifier(head_of(hashes), CompactRange())
+    # A smaller head signed later: the log went back on what it published.
     with pytest.raises(Misbehaviour) as shrink:
-        verifier.accept_head(head_of(hashes[:9]))
+        verifier.accept_head(head_of(hashes[:9], timestamp=2))
     assert shrink.value.kind == "shrink"
     assert shrink.value.evidence["new_head"]["tree_size"] == 9  # type: ignore[index]
+    # A smaller head signed earlier (a replica or cache behind) is fine if it is a prefix of the tree...
+    stale = head_of(hashes[:6], timestamp=0)
+    assert verifier.is_stale(stale)
+    assert not verifier.accept_head(stale, consistency_proof(hashes, 6))
+    assert not verifier.accept_head(Head(0, 0, EMPTY_ROOT))
+    # ...and inconsistent if it is not.
+    other = head_of(hashes[:5] + leaves(1, b"x"), timestamp=0)
+    with pytest.raises(Misbehaviour) as inconsistent:
+        verifier.accept_head(other, consistency_proof(hashes, 6))
+    assert inconsistent.value.kind == "inconsistent"
+    assert inconsistent.value.evidence["new_head"]["tree_size"] == 6  # type: ignore[index]
+    assert verifier.verified is not None and verifier.verified.tree_size == 10
     forked = hashes[:3] + leaves(1, b"fork") + hashes[4:]
     with pytest.raises(Misbehaviour) as fork:
         verifier.accept_head(head_of(forked, timestamp=2))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ctsentinel.ct.errors import CTError
-from ctsentinel.ct.merkle import CompactRange, verify_consistency
+from ctsentinel.ct.merkle import EMPTY_ROOT, CompactRange, verify_consistency
 
 KINDS = ("bad_signature", "shrink", "fork", "inconsistent", "bad_entries")
 
@@ -104,16 +104,51 @@ class LogVerifier:
 
     # --- tree heads ------------------------------------------------------------------------------------
 
+    def is_stale(self, head: Head) -> bool:
+        """A smaller head signed no later than the verified one: an older head served by a replica or a
+        cache, which is no misbehaviour if it is a prefix of the verified tree (check_stale). A smaller head
+        signed *later* is a shrink: the log went back on what it had published."""
+        last = self.verified
+        return last is not None and head.tree_size < last.tree_size and head.timestamp <= last.timestamp
+
+    def check_stale(self, head: Head, proof: Sequence[bytes]) -> None:
+        """A stale head must be a prefix of the verified tree (proof: consistency from its size to the
+        verified size). Raises inconsistent."""
+        last = self.verified
+        assert last is not None and self.is_stale(head)
+        try:
+            if head.tree_size == 0:
+                if head.root_hash != EMPTY_ROOT:
+                    raise CTError(f"the empty tree's root is {EMPTY_ROOT.hex()}, not {head.root_hash.hex()}")
+            else:
+                verify_consistency(head.tree_size, last.tree_size, proof, head.root_hash, last.root_hash)
+        except CTError as exc:
+            raise Misbehaviour(
+                "inconsistent",
+                f"older tree head of size {head.tree_size} is not a prefix of the verified tree of size "
+                f"{last.tree_size}: {exc}",
+                {
+                    "verified_head": head_evidence(last),
+                    "new_head": head_evidence(head),
+                    "proof": [h.hex() for h in proof],
+                    "error": str(exc),
+                },
+            ) from None
+
     def needs_consistency(self, head: Head) -> bool:
         """Classify a signature-verified head: True if it is larger and needs a consistency proof from the
-        verified size; False if it is the verified head again (or the very first head). Raises shrink/fork."""
+        verified size; False if it is the verified head again, the very first head, or a stale one (which
+        the caller checks with check_stale). Raises shrink/fork."""
         last = self.verified
         if last is None:
             return False
         if head.tree_size < last.tree_size:
+            if self.is_stale(head):
+                return False
             raise Misbehaviour(
                 "shrink",
-                f"tree head of size {head.tree_size} is smaller than the verified size {last.tree_size}",
+                f"tree head of size {head.tree_size} is smaller than the verified size {last.tree_size} "
+                f"and signed later ({head.timestamp} > {last.timestamp})",
                 {"verified_head": head_evidence(last), "new_head": head_evidence(head)},
             )
         if head.tree_size == last.tree_size:
@@ -128,8 +163,10 @@ class LogVerifier:
         return last.tree_size > 0
 
     def accept_head(self, head: Head, proof: Sequence[bytes] = ()) -> bool:
-        """Make `head` the target if it extends the verified head (proof: consistency from the verified size).
-        Returns True when the target changed. Raises shrink/fork/inconsistent."""
+        """Make `head` the target if it extends the verified head (proof: consistency from the verified size
+        to the head's). A stale head (is_stale) is checked instead (proof: consistency from its size to the
+        verified size) and never becomes the target. Returns True when the target changed. Raises
+        shrink/fork/inconsistent."""
         last = self.verified
         if last is None or last.tree_size == 0:
             # Nothing proven yet: any signed head is a fine start, as long as it does not cut below what
@@ -144,6 +181,9 @@ class LogVerifier:
             if changed:
                 self.verified = head
             return changed
+        if self.is_stale(head):
+            self.check_stale(head, proof)
+            return False
         if not self.needs_consistency(head):
             return False
         last = self.verified

@@ -152,13 +152,15 @@ class LogWorker:
             await self._first_head(head)
         else:
             try:
-                if self.verifier.needs_consistency(head):
-                    last = self.verifier.verified
-                    assert last is not None
+                last = self.verifier.verified
+                assert last is not None
+                proof: list[bytes] = []
+                if self.verifier.is_stale(head):
+                    if head.tree_size > 0:
+                        proof = await self.client.get_consistency_proof(head.tree_size, last.tree_size)
+                elif self.verifier.needs_consistency(head):
                     proof = await self.client.get_consistency_proof(last.tree_size, head.tree_size)
-                    self.verifier.accept_head(head, proof)
-                else:
-                    self.verifier.accept_head(head)
+                self.verifier.accept_head(head, proof)
             except Misbehaviour:
                 await self.store.call(
                     self.store.store.record_tree_head, self.info.log_id, head, verified=False
