@@ -260,13 +260,15 @@ def test_bad_entries_stop_at_the_last_proven_chunk(
     assert log_row(config)["position"] == 900
 
 
+@pytest.mark.parametrize("api", ["rfc6962", "static-ct"])
 def test_shrink_and_fork_are_caught_against_the_verified_head(
-    served: Callable[..., BackgroundLog], populated: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    api: str, served: Callable[..., BackgroundLog], populated: Any, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _, expected, _ = populated
     for fault, kind in (("shrink=5", "shrink"), ("fork", "inconsistent")):
         log = served()
-        config = write_config(tmp_path, log_list(log, "rfc6962"), name=fault.split("=")[0])
+        config = write_config(tmp_path, log_list(log, api), name=fault.split("=")[0])
         assert run_once(capsys, config)[0] == 0
         verified = log_row(config)
         set_faults(log.url, {fault.split("=")[0]: int(fault.split("=")[1]) if "=" in fault else None})
@@ -288,14 +290,15 @@ def test_shrink_and_fork_are_caught_against_the_verified_head(
         assert stored_entries(config) == expected
 
 
+@pytest.mark.parametrize("api", ["rfc6962", "static-ct"])
 def test_a_malformed_certificate_is_stored_with_its_error_not_misbehaviour(
-    served: Callable[..., BackgroundLog], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    api: str, served: Callable[..., BackgroundLog], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = served()
     set_faults(log.url, {"malformed-entry": None})
     _add(log, make_pki("Bad"), ["broken.example.org"])
     wait_for_size(log.url, ENTRIES + 1)
-    config = write_config(tmp_path, log_list(log, "static-ct"))
+    config = write_config(tmp_path, log_list(log, api))
     code, _, err = run_once(capsys, config)
     assert (code, err) == (0, "")
     assert misbehaviour(config) == []
