@@ -117,7 +117,7 @@ class Result:
         rate = self.entries / self.seconds if self.seconds else 0.0
         quarters = " ".join(f"{self.quarters[q] / 2**20:,.0f}" if q in self.quarters else "-"
                             for q in (1, 2, 3, 4))
-        return (f"{self.tool:<28} {self.entries:>10,} {self.seconds:>9.1f} {rate:>10,.0f} "
+        return (f"{self.tool:<36} {self.entries:>10,} {self.seconds:>9.1f} {rate:>10,.0f} "
                 f"{self.peak_rss / 2**20:>9,.0f}  {quarters:<22} {self.note}")
 
 
@@ -135,11 +135,12 @@ def serve(directory: Path) -> tuple[subprocess.Popen[str], str]:
     return child, line.split()[2]
 
 
-def rfc6962_list(directory: Path, work: Path) -> Path:
+def api_list(directory: Path, work: Path, api: str) -> Path:
+    """The log's own list with only the section of one API (it lists itself under both)."""
     document = json.loads((directory / "log_list.json").read_text())
     for operator in document["operators"]:
-        operator["tiled_logs"] = []
-    path = work / "rfc6962-list.json"
+        operator["tiled_logs" if api == "rfc6962" else "logs"] = []
+    path = work / f"{api}-list.json"
     path.write_text(json.dumps(document))
     return path
 
@@ -187,7 +188,8 @@ def run_ctsentinel(directory: Path, work: Path, log_list: Path, store: str, tota
         position = db.execute("SELECT position FROM logs").fetchone()[0]
     if position != total:
         raise SystemExit(f"ctsentinel stopped at {position}, not {total}")
-    return Result(f"ctsentinel (store={store})", total, seconds, sampler.peak, sampler.quarters,
+    api = "static-ct" if log_list.name.startswith("static-ct") else "rfc6962"
+    return Result(f"ctsentinel {api} store={store}", total, seconds, sampler.peak, sampler.quarters,
                   f"{stored:,} entries stored")
 
 
@@ -248,6 +250,8 @@ def main() -> int:
     parser.add_argument("--dir", help="the test log's folder (default: a temporary one)")
     parser.add_argument("--store", choices=["matched", "all", "both"], default="matched")
     parser.add_argument("--no-certspotter", action="store_true")
+    parser.add_argument("--api", choices=["rfc6962", "static-ct"], default="rfc6962",
+                        help="the API ctsentinel reads (certspotter 0.16 reads RFC 6962 only)")
     parser.add_argument("--certspotter-first", action="store_true", help="run certspotter before ctsentinel")
     args = parser.parse_args()
 
@@ -266,14 +270,15 @@ def main() -> int:
     server, url = serve(directory)
     results = []
     try:
-        log_list = rfc6962_list(directory, work)
-        print(f"serving {url} ({args.entries:,} entries, RFC 6962 API, get-entries batches of 1000); "
-              f"{os.cpu_count()} cores", flush=True)
+        ours = api_list(directory, work, args.api)
+        print(f"serving {url} ({args.entries:,} entries; ctsentinel reads its {args.api} API, certspotter "
+              f"RFC 6962; get-entries batches of 1000); {os.cpu_count()} cores", flush=True)
         stores = ["matched", "all"] if args.store == "both" else [args.store]
-        runs = [lambda store=store: run_ctsentinel(directory, work, log_list, store, args.entries)
+        runs = [lambda store=store: run_ctsentinel(directory, work, ours, store, args.entries)
                 for store in stores]
         if not args.no_certspotter:
-            spot = [lambda: run_certspotter(directory, work, log_list, args.entries)]
+            rfc6962 = api_list(directory, work, "rfc6962")
+            spot = [lambda: run_certspotter(directory, work, rfc6962, args.entries)]
             runs = spot + runs if args.certspotter_first else runs + spot
         for run in runs:
             results.append(run())
@@ -283,7 +288,7 @@ def main() -> int:
         server.wait(timeout=30)
         scratch.cleanup()
     print()
-    print(f"{'tool':<28} {'entries':>10} {'seconds':>9} {'entries/s':>10} {'peak MB':>9}  "
+    print(f"{'tool':<36} {'entries':>10} {'seconds':>9} {'entries/s':>10} {'peak MB':>9}  "
           f"{'RSS MB at 25/50/75/100%':<22}")
     for result in results:
         print(result.row())
