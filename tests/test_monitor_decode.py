@@ -95,3 +95,28 @@ def test_the_pool_returns_what_the_worker_function_does() -> None:
     ]
     # Only the matched fifth comes back, without the chains: far less than what went out.
     assert len(pickle.dumps(got)) * 4 < sum(len(leaf) + len(extra) for _, leaf, extra in items)
+
+
+def test_a_dead_worker_is_replaced() -> None:
+    import os
+    import signal
+
+    import pytest
+
+    from ctsentinel.monitor.decode_pool import PoolError
+
+    items = [(i, leaf, extra) for i, (_, leaf, extra) in enumerate(entries() * 100)]
+
+    async def scenario() -> list[Decoded]:
+        pool = DecodePool(1, watchlist(), False)
+        try:
+            assert len(await pool.decode(items)) == 100
+            for pid in list(pool._executor._processes):  # type: ignore[attr-defined]
+                os.kill(pid, signal.SIGKILL)
+            with pytest.raises(PoolError, match="decode process died"):
+                await pool.decode(items)
+            return await pool.decode(items)
+        finally:
+            pool.close()
+
+    assert [d.entry_index for d in asyncio.run(scenario())] == list(range(2, 500, 5))

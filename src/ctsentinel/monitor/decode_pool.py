@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple, Protocol
 
 from ctsentinel.certs.decode import record_from_entry
@@ -25,6 +26,10 @@ from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data,
 RawItem = tuple[int, bytes, bytes]  # index, leaf_input, extra_data
 
 _LEAF_HEAD = struct.Struct(">BBQH")  # version, leaf_type, timestamp, entry_type of a MerkleTreeLeaf
+
+
+class PoolError(Exception):
+    """The pool could not decode a batch (a worker died); the batch is to be retried."""
 
 
 class Matcher(Protocol):
@@ -120,12 +125,15 @@ class DecodePool:
 
     def __init__(self, processes: int, matcher: Matcher | None, store_all: bool) -> None:
         self.processes = processes or os.cpu_count() or 1
+        self._initargs = (matcher, store_all, os.getpid())
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
         # forkserver: workers start from a clean process, not a fork of one running threads and sockets.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["ctsentinel.monitor.decode_pool"])
-        self._executor = ProcessPoolExecutor(
-            self.processes, mp_context=context, initializer=init_worker,
-            initargs=(matcher, store_all, os.getpid()),
+        return ProcessPoolExecutor(
+            self.processes, mp_context=context, initializer=init_worker, initargs=self._initargs
         )
 
     async def decode(self, items: Sequence[RawItem]) -> list[Decoded]:
@@ -134,11 +142,21 @@ class DecodePool:
         loop = asyncio.get_running_loop()
         parts = min(self.processes, max(1, len(items) // 256))
         size = -(-len(items) // parts)
-        futures = [
-            loop.run_in_executor(self._executor, decode_batch, items[i : i + size])
-            for i in range(0, len(items), size)
-        ]
-        results = await asyncio.gather(*futures)
+        executor = self._executor
+        try:
+            # submit itself raises once the pool is known to be broken
+            futures = [
+                loop.run_in_executor(executor, decode_batch, items[i : i + size])
+                for i in range(0, len(items), size)
+            ]
+            results = await asyncio.gather(*futures)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start a fresh pool, once for all the batches that were
+            # in the broken one; the caller redoes the chunk.
+            if executor is self._executor:
+                self._executor = self._start()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise PoolError("a decode process died; the pool was restarted") from None
         return [d for part in results for d in part]
 
     def close(self, wait: bool = True) -> None:

@@ -26,7 +26,7 @@ from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.client import make_client
 from ctsentinel.logs.http import HttpClient, LogHTTPError
 from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
-from ctsentinel.monitor.decode_pool import DecodePool
+from ctsentinel.monitor.decode_pool import DecodePool, PoolError
 from ctsentinel.monitor.progress import Progress, format_duration
 from ctsentinel.monitor.verify import Misbehaviour
 from ctsentinel.monitor.worker import LogWorker, StoreGateway, WorkerResult, now, sleep_or_stop
@@ -36,7 +36,7 @@ from ctsentinel.terminal import safe_text
 
 _ONCE_TRIES = 6  # --once: attempts per log before it is reported as not caught up
 _DRAIN_SECONDS = 10.0  # --once: how long alerts may take to go out before they are left for the next run
-_RETRY_ERRORS = (LogHTTPError, CTError, StoreError, OSError, TimeoutError)
+_RETRY_ERRORS = (LogHTTPError, CTError, StoreError, PoolError, OSError, TimeoutError)
 
 
 @dataclass
