@@ -369,3 +369,32 @@ def test_logs_shows_alerts_left_undelivered(
     assert cli.main(["-c", str(config), "logs"]) == 0
     out = capsys.readouterr().out
     assert out.count("to webhook#1 pending") == alerts and out.count(f"{hook}: cannot connect") == alerts, out
+
+
+def test_a_lying_log_does_not_stop_the_others(
+    populated: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    testlog_factory: Callable[..., BackgroundLog],
+) -> None:
+    _, expected, _ = populated
+    liar_dir, honest_dir = tmp_path / "liar", tmp_path / "honest"
+    shutil.copytree(populated[0], liar_dir)
+    populate(honest_dir, entries=300, scenario=None, seed=5)
+    liar = testlog_factory(liar_dir, faults=["bad-entries=700"])
+    honest = testlog_factory(honest_dir)
+    documents = [json.loads(Path(log_list(log, "rfc6962")).read_text()) for log in (liar, honest)]
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps({**documents[0], "operators": [*documents[0]["operators"],
+                                                              *documents[1]["operators"]]}))
+    config = write_config(tmp_path, both, commit_entries=500)
+    code, out, err = run_once(capsys, config)
+    assert code == 1
+    (line,) = err.splitlines()
+    assert line.startswith(f"ctsentinel: log {liar.url} misbehaved: bad_entries: entries [500, 1000) ")
+    with db_of(config) as db:
+        rows = dict(db.execute("SELECT url, position FROM logs").fetchall())
+        assert rows == {liar.url: 500, honest.url: 300}
+        liar_rows = db.execute(
+            "SELECT idx, lower(hex(cert_sha256)), entry_type FROM log_entries JOIN logs ON logs.id = log"
+            " WHERE url = ?", (liar.url,)).fetchall()
+    assert {i: (sha, kind) for i, sha, kind in liar_rows} == {i: expected[i] for i in range(500)}
+    assert "300/300 verified" in out and "MISBEHAVING (bad_entries)" in out
