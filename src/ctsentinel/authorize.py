@@ -16,6 +16,7 @@ from pathlib import Path
 import tomlkit
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from tomlkit.exceptions import TOMLKitError
 
 from ctsentinel.config import ConfigError, parse_config
@@ -34,6 +35,7 @@ def spki_hashes(path: Path) -> list[tuple[str, str]]:
     blocks = [(m.group(1).decode(), m.group(0)) for m in _PEM_BLOCK.finditer(data)] or [("DER", data)]
     found = []
     for kind, block in blocks:
+        key: PublicKeyTypes
         try:
             if kind == "CERTIFICATE":
                 cert = x509.load_pem_x509_certificate(block)

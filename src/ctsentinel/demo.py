@@ -149,7 +149,7 @@ def _issue_fina_precertificate(log_dir: Path) -> tuple[list[bytes], int]:
             critical=False,
         )
         .add_extension(x509.PrecertPoison(), critical=True)
-        .sign(fina.key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(fina.key, hashes.SHA256())
     )
     der = precert.public_bytes(serialization.Encoding.DER)
     return [der, *hierarchy.chain("fina-rdc-2020")], serial

@@ -11,6 +11,7 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import json
@@ -414,7 +415,7 @@ def _inspect_sct(args: argparse.Namespace) -> int:
         sub = Report()
         sub.check(
             "signature",
-            lambda sct=sct: verify_sct(key, sct, entry_type, signed_entry, issuer_key_hash),
+            functools.partial(verify_sct, key, sct, entry_type, signed_entry, issuer_key_hash),
             f"{name}: SCT signature does not verify",
         )
         entry.update(sub.fields)

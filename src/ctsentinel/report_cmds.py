@@ -10,7 +10,7 @@ import argparse
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from ctsentinel.config import load_config
 from ctsentinel.store import Store
@@ -95,7 +95,7 @@ def search_command(args: argparse.Namespace) -> int:
     if not results:
         print("no certificates found")
         return 0
-    for result in results:
+    for result in cast(list[dict[str, Any]], results):
         kind = "precertificate" if result.get("precert") else "certificate"
         print(f"{kind} serial {_text(result.get('serial'))}  issuer {_text(result.get('issuer'))}")
         names = list(result.get("dns_names") or []) + list(result.get("ip_addresses") or [])
