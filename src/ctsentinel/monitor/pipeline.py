@@ -34,7 +34,7 @@ from ctsentinel.notify import Notifier, leftover_lines, misbehaviour_event
 from ctsentinel.store import Store, StoredEntry, StoreError
 from ctsentinel.terminal import safe_text
 
-_ONCE_TRIES = 6  # --once: attempts per log before it is reported as not caught up
+_ONCE_TRIES = 3  # --once: attempts per log (each with the HTTP client's own retries) before giving up
 _DRAIN_SECONDS = 10.0  # --once: how long alerts may take to go out before they are left for the next run
 _RETRY_ERRORS = (LogHTTPError, CTError, StoreError, PoolError, OSError, TimeoutError)
 
@@ -51,7 +51,7 @@ class RunReport:
 
     @property
     def incomplete(self) -> list[WorkerResult]:
-        return [r for r in self.results if not r.misbehaviour and r.position < r.size]
+        return [r for r in self.results if not r.misbehaviour and not r.caught_up]
 
     def exit_code(self) -> int:
         if self.interrupted:
@@ -226,6 +226,7 @@ class Monitor:
                     await worker.catch_up(self.stop)
                     tries = 0
                     if self.once:
+                        result.caught_up = worker.position >= worker.target_size
                         return
                 except Misbehaviour as finding:
                     if await worker.misbehaved(finding) and self._notifier is not None:
@@ -304,7 +305,7 @@ def summary_lines(report: RunReport) -> list[str]:
         state = f"{result.position:,}/{result.size:,} verified"
         if result.misbehaviour:
             state += f", MISBEHAVING ({', '.join(sorted({m.kind for m in result.misbehaviour}))})"
-        elif result.position < result.size:
+        elif not result.caught_up:
             state += ", NOT caught up"
         lines.append(
             f"{safe_text(log_label(result.info))}: {state}; {result.entries:,} entries in "

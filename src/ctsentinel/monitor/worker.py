@@ -64,6 +64,7 @@ class WorkerResult:
     seconds: float = 0.0
     position: int = 0
     size: int = 0
+    caught_up: bool = False  # --once: reached the head it saw at start
 
 
 def leaf_hashes(entries: list[RawEntry]) -> list[bytes]:
