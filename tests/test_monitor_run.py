@@ -398,3 +398,19 @@ def test_a_lying_log_does_not_stop_the_others(
             " WHERE url = ?", (liar.url,)).fetchall()
     assert {i: (sha, kind) for i, sha, kind in liar_rows} == {i: expected[i] for i in range(500)}
     assert "300/300 verified" in out and "MISBEHAVING (bad_entries)" in out
+
+
+def test_a_log_that_stays_broken_is_reported_not_caught_up(
+    served: Callable[..., BackgroundLog], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = served()
+    set_faults(log.url, {"truncated-json": None})
+    config = write_config(tmp_path, log_list(log, "rfc6962"))
+    code, out, err = run_once(capsys, config)
+    assert code == 1 and "NOT caught up" in out
+    (line,) = err.splitlines()
+    assert line.startswith(f"ctsentinel: log {log.url} not caught up: {log.url}ct/v1/get-sth")
+    assert "JSON" in line
+    row = log_row(config)
+    assert row["errors"] == 3 and row["position"] is None and not row["misbehaving"]
+    assert stored_entries(config) == {}
