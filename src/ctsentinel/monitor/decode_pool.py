@@ -38,10 +38,10 @@ class Matcher(Protocol):
 
 class Decoded(NamedTuple):
     entry_index: int
-    entry_type: str          # "x509" | "precert"
-    timestamp: int           # ms, from the leaf
+    entry_type: str  # "x509" | "precert"
+    timestamp: int  # ms, from the leaf
     record: CertRecord
-    cert_der: bytes | None   # the certificate or precertificate as logged
+    cert_der: bytes | None  # the certificate or precertificate as logged
     findings: list[Any]
 
 
@@ -95,8 +95,9 @@ def _cert_der(leaf_input: bytes, extra_data: bytes) -> bytes | None:
         return None
 
 
-def decode_one(index: int, leaf_input: bytes, extra_data: bytes, matcher: Matcher | None,
-               store_all: bool) -> Decoded | None:
+def decode_one(
+    index: int, leaf_input: bytes, extra_data: bytes, matcher: Matcher | None, store_all: bool
+) -> Decoded | None:
     """The entry decoded and matched, or None when it does not matter (not matched, not malformed)."""
     record = record_from_entry(leaf_input, extra_data)
     findings = matcher.match(record) if matcher is not None else []
@@ -158,6 +159,13 @@ class DecodePool:
                 executor.shutdown(wait=False, cancel_futures=True)
             raise PoolError("a decode process died; the pool was restarted") from None
         return [d for part in results for d in part]
+
+    def set_matcher(self, matcher: Matcher | None, store_all: bool) -> None:
+        """Use a new watchlist from the next batch on (config reload). Batches already handed to the old
+        processes finish there; those processes exit when they are done."""
+        self._initargs = (matcher, store_all, os.getpid())
+        old, self._executor = self._executor, self._start()
+        old.shutdown(wait=False, cancel_futures=False)
 
     def close(self, wait: bool = True) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=True)

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ctsentinel.config import Config
+from ctsentinel.config import Config, load_config
 from ctsentinel.ct.errors import CTError
 from ctsentinel.errors import UserError
 from ctsentinel.logs.budget import LogBudget
@@ -74,6 +74,9 @@ class Monitor:
         self._tasks: dict[bytes, tuple[LogWorker, asyncio.Task[None]]] = {}
         self._signals = 0
         self._notifier: Notifier | None = None
+        self._hangup = asyncio.Event()  # SIGHUP: reload the config
+        self._refresh_now = asyncio.Event()  # a reload changed the log selection
+        self._sender: asyncio.Task[None] | None = None
 
     # --- entry point -----------------------------------------------------------------------------------
 
@@ -94,20 +97,23 @@ class Monitor:
             await loop.run_in_executor(None, self._store_thread.shutdown, True)
             store.close()
             raise
-        pool = DecodePool(self.config.monitor.decode_processes, self._matcher(),
-                          self.config.monitor.store == "all")
+        pool = DecodePool(
+            self.config.monitor.decode_processes, self._matcher(), self.config.monitor.store == "all"
+        )
         drawer = asyncio.create_task(self._draw())
-        sender = None if self.once else asyncio.create_task(notifier.run(self.stop))
+        self._sender = None if self.once else asyncio.create_task(notifier.run(self.stop))
+        reloader = None if self.once else asyncio.create_task(self._reloader(store, offload, pool))
         try:
             async with HttpClient() as http:
-                source = LogListSource(self.config.logs.list, http)
+                source = self._source = LogListSource(self.config.logs.list, http)
                 infos = self._select(await source.refresh())
                 if not infos:
                     raise UserError(f"log list {self.config.logs.list}: no log to monitor after selection")
                 await gateway.call(store.sync_logs, infos)
                 self._start_workers(infos, http, gateway, pool)
-                refresher = None if self.once else asyncio.create_task(
-                    self._refresh(source, http, gateway, pool))
+                refresher = (
+                    None if self.once else asyncio.create_task(self._refresh(source, http, gateway, pool))
+                )
                 try:
                     await self._wait()
                 finally:
@@ -122,9 +128,12 @@ class Monitor:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.stop.set()
-            if sender is not None:
-                await asyncio.gather(sender, return_exceptions=True)
-            await notifier.close()
+            if reloader is not None:
+                reloader.cancel()
+                await asyncio.gather(reloader, return_exceptions=True)
+            if self._sender is not None:
+                await asyncio.gather(self._sender, return_exceptions=True)
+            await self._notifier.close()
             drawer.cancel()
             await asyncio.gather(drawer, return_exceptions=True)
             self.progress.draw(force=True)
@@ -160,8 +169,9 @@ class Monitor:
 
         return Watchlist.from_config(self.config.watches)
 
-    def _start_workers(self, infos: list[LogInfo], http: HttpClient, gateway: StoreGateway,
-                       pool: DecodePool) -> None:
+    def _start_workers(
+        self, infos: list[LogInfo], http: HttpClient, gateway: StoreGateway, pool: DecodePool
+    ) -> None:
         logs = self.config.logs
         for info in infos:
             if info.log_id in self._tasks:
@@ -170,9 +180,14 @@ class Monitor:
             key = info.log_id.hex()
             self.progress.log(key, log_label(info))
             worker = LogWorker(
-                info, make_client(info, http, budget), gateway, pool,
-                start=logs.start, commit_entries=self.config.monitor.commit_entries,
-                on_progress=self._progress_callback(key), on_commit=self._committed,
+                info,
+                make_client(info, http, budget),
+                gateway,
+                pool,
+                start=logs.start,
+                commit_entries=self.config.monitor.commit_entries,
+                on_progress=self._progress_callback(key),
+                on_commit=self._committed,
             )
             task = asyncio.create_task(self._run_worker(worker), name=f"log {info.url}")
             self._tasks[info.log_id] = (worker, task)
@@ -188,13 +203,18 @@ class Monitor:
 
         return update
 
-    async def _refresh(self, source: LogListSource, http: HttpClient, gateway: StoreGateway,
-                       pool: DecodePool) -> None:
+    async def _refresh(
+        self, source: LogListSource, http: HttpClient, gateway: StoreGateway, pool: DecodePool
+    ) -> None:
         while not self.stop.is_set():
-            await sleep_or_stop(self.stop, self.config.logs.refresh_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._refresh_now.wait(), self.config.logs.refresh_interval)
+            self._refresh_now.clear()
             if self.stop.is_set():
                 return
-            infos = self._select(await source.refresh())  # keeps the old list on failure
+            if self._source.source != self.config.logs.list:  # the reloaded config names another list
+                self._source = LogListSource(self.config.logs.list, http)
+            infos = self._select(await self._source.refresh())  # keeps the old list on failure
             try:
                 await gateway.call(gateway.store.sync_logs, infos)
             except StoreError as exc:
@@ -231,9 +251,14 @@ class Monitor:
                 except Misbehaviour as finding:
                     if await worker.misbehaved(finding) and self._notifier is not None:
                         await self._notifier.report(
-                            *misbehaviour_event(worker.info.url, finding.kind, finding.detail))
-                    self.progress.update(worker.info.log_id.hex(), worker.position, worker.target_size,
-                                         f"MISBEHAVING: {finding.kind}")
+                            *misbehaviour_event(worker.info.url, finding.kind, finding.detail)
+                        )
+                    self.progress.update(
+                        worker.info.log_id.hex(),
+                        worker.position,
+                        worker.target_size,
+                        f"MISBEHAVING: {finding.kind}",
+                    )
                     if self.once:
                         return
                 except Exception as exc:
@@ -257,12 +282,67 @@ class Monitor:
             result.seconds = now() - started
 
     async def _failed(self, worker: LogWorker, message: str) -> None:
-        self.progress.update(worker.info.log_id.hex(), worker.position, worker.target_size,
-                             f"error: {message[:80]}")
+        self.progress.update(
+            worker.info.log_id.hex(), worker.position, worker.target_size, f"error: {message[:80]}"
+        )
         try:
             await worker.failed(message)
         except StoreError as exc:
             worker.result.error = f"{message} (and not recorded: {exc})"
+
+    # --- config reload (SIGHUP) -------------------------------------------------------------------------
+
+    async def _reloader(
+        self, store: Store, offload: Callable[[Callable[[], Any]], Any], pool: DecodePool
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.stop.is_set():
+            await self._hangup.wait()
+            self._hangup.clear()
+            try:
+                new = await loop.run_in_executor(None, load_config, self.config.path)
+                await self._apply(new, store, offload, pool)
+            except UserError as exc:
+                # A broken edit must not take a running monitor down: keep going on the config we have.
+                print(
+                    f"ctsentinel: config not reloaded, still running on the previous one: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                continue
+            print(f"ctsentinel: reloaded {self.config.path}", file=sys.stderr, flush=True)
+
+    async def _apply(
+        self, new: Config, store: Store, offload: Callable[[Callable[[], Any]], Any], pool: DecodePool
+    ) -> None:
+        """Switch to a reloaded config. Positions, compact ranges and verified heads live in the store and
+        are untouched: no log restarts. A certificate already processed is not matched again."""
+        old = self.config
+        if new.database != old.database:
+            raise UserError(f"database changed to {new.database!r}: that needs a restart")
+        notifier = None
+        if new.notify != old.notify:
+            notifier = Notifier.from_config(store, new, offload=offload)  # UserError before anything changes
+        self.config = new
+        if new.watches != old.watches or new.monitor.store != old.monitor.store:
+            pool.set_matcher(self._matcher(), new.monitor.store == "all")
+        if notifier is not None and self._notifier is not None:
+            previous, previous_sender = self._notifier, self._sender
+            # Stop queueing to the old channels before the new ones start taking alerts.
+            await offload(previous.outbox.detach)
+            self._notifier = notifier
+            self._sender = asyncio.create_task(notifier.run(self.stop))
+            if previous_sender is not None:
+                previous_sender.cancel()
+                await asyncio.gather(previous_sender, return_exceptions=True)
+            await previous.close()
+        if (new.logs.list, new.logs.states, new.logs.include, new.logs.exclude) != (
+            old.logs.list,
+            old.logs.states,
+            old.logs.include,
+            old.logs.exclude,
+        ):
+            self._refresh_now.set()
 
     # --- progress and signals ---------------------------------------------------------------------------
 
@@ -277,9 +357,12 @@ class Monitor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self._on_signal)
+        if not self.once:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGHUP, self._hangup.set)
 
     def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
 

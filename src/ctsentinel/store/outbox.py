@@ -223,6 +223,12 @@ class StoreOutbox:
     def _on_alerts(self, conn: Connection, alert_ids: list[int], now: datetime) -> None:
         enqueue_alerts(conn, alert_ids, self.routes, now)
 
+    def detach(self) -> None:
+        """Stop queueing deliveries for new alerts (the channels were replaced by a config reload). Call it
+        on the thread that commits, so no batch is half-way through the hooks."""
+        if self._on_alerts in self.store.alert_hooks:
+            self.store.alert_hooks.remove(self._on_alerts)
+
     def enqueue_event(self, event: Mapping[str, Any], identity: str) -> int:
         """Queue a log-health event for the accepting channels, in its own transaction; `identity` names
         the occurrence (e.g. "<log url> misbehaving fork <time>"), so reporting it twice queues it once."""
