@@ -102,3 +102,39 @@ def test_sighup_reloads_watches_and_channels_without_restarting_logs(
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=30) == 0
         stderr.close()
+
+
+def test_a_log_that_falls_behind_is_a_health_event(
+    tmp_path: Path, testlog_factory: Callable[..., BackgroundLog]
+) -> None:
+    log = testlog_factory()
+    fina = make_pki("Fina RDC 2020")
+    submit(log.url, fina.chain(make_leaf(fina.intermediate, ["a.example"], precert=True)), precert=True)
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text(
+        _config(tmp_path, log, 'name = "w"\ndomains = ["example.org"]', "health.jsonl")
+        + "[monitor]\nmax_lag = 1\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ctsentinel", "-c", str(config), "run"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        def caught_up() -> bool:
+            store = Store.open(load_config(config).database)
+            try:
+                return any(s.position == 1 for s in store.log_states())
+            finally:
+                store.close()
+
+        _wait(caught_up, "the monitor to verify the log")
+        # The log stops signing new tree heads: its newest verified head ages past max_lag.
+        log.stop()
+        path = tmp_path / "health.jsonl"
+        _wait(lambda: path.exists() and path.read_text().strip() != "", "a log-health event", seconds=60)
+        event = json.loads(path.read_text().splitlines()[0])
+        assert event["event"] == "log_health" and event["log"] == log.url
+    finally:
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 0

@@ -89,6 +89,7 @@ def write_config(tmp_path: Path, list_path: Path, *, name: str = "ct", start: st
         f'[logs]\nlist = "{list_path}"\nstart = "{start}"\npoll_interval = 0.2\nbatch_size = {batch_size}\n'
         f'requests_per_second = 1000\n'
         f'[monitor]\nstore = "{store}"\ncommit_entries = {commit_entries}\ndecode_processes = 2\n'
+        "deliver_timeout = 3\n"
         + watches
     )
     return config

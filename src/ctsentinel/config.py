@@ -49,6 +49,8 @@ class MonitorConfig:
     decode_processes: int = 0  # 0: one per core
     commit_entries: int = 4096  # most entries committed in one transaction
     store: str = "matched"  # "matched": certificates that match a watch; "all": every one
+    deliver_timeout: float = 30.0  # run --once: seconds to keep retrying deliveries before exiting
+    max_lag: float = 3600.0  # a log behind by more than this many seconds is a health event (0: off)
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,8 @@ def parse_config(text: str, path: Path) -> Config:
         decode_processes=monitor_reader.integer("decode_processes", 0),
         commit_entries=monitor_reader.integer("commit_entries", 4096, minimum=1),
         store=monitor_reader.string("store", "matched"),
+        deliver_timeout=monitor_reader.number("deliver_timeout", 30.0),
+        max_lag=monitor_reader.number("max_lag", 3600.0),
     )
     if monitor.store not in ("matched", "all"):
         monitor_reader.fail(f'store must be "matched" or "all", not {monitor.store!r}')

@@ -35,7 +35,6 @@ from ctsentinel.store import Store, StoredEntry, StoreError
 from ctsentinel.terminal import safe_text
 
 _ONCE_TRIES = 3  # --once: attempts per log (each with the HTTP client's own retries) before giving up
-_DRAIN_SECONDS = 10.0  # --once: how long alerts may take to go out before they are left for the next run
 _RETRY_ERRORS = (LogHTTPError, CTError, StoreError, PoolError, OSError, TimeoutError)
 
 
@@ -103,6 +102,7 @@ class Monitor:
         drawer = asyncio.create_task(self._draw())
         self._sender = None if self.once else asyncio.create_task(notifier.run(self.stop))
         reloader = None if self.once else asyncio.create_task(self._reloader(store, offload, pool))
+        watchdog = None if self.once else asyncio.create_task(self._watch_lag(store, offload))
         try:
             async with HttpClient() as http:
                 source = self._source = LogListSource(self.config.logs.list, http)
@@ -121,16 +121,18 @@ class Monitor:
                         refresher.cancel()
                         await asyncio.gather(refresher, return_exceptions=True)
             if self.once and not self.report.interrupted:
-                self.report.undelivered = leftover_lines(await notifier.drain(_DRAIN_SECONDS))
+                timeout = self.config.monitor.deliver_timeout
+                self.report.undelivered = leftover_lines(await notifier.drain(timeout))
         finally:
             tasks = [task for _, task in self._tasks.values()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.stop.set()
-            if reloader is not None:
-                reloader.cancel()
-                await asyncio.gather(reloader, return_exceptions=True)
+            for helper in (reloader, watchdog):
+                if helper is not None:
+                    helper.cancel()
+                    await asyncio.gather(helper, return_exceptions=True)
             if self._sender is not None:
                 await asyncio.gather(self._sender, return_exceptions=True)
             await self._notifier.close()
@@ -289,6 +291,21 @@ class Monitor:
             await worker.failed(message)
         except StoreError as exc:
             worker.result.error = f"{message} (and not recorded: {exc})"
+
+    # --- log health -------------------------------------------------------------------------------------
+
+    async def _watch_lag(self, store: Store, offload: Callable[[Callable[[], Any]], Any]) -> None:
+        """Every so often, a health event for each log that fell behind by more than max_lag (once each)."""
+        while not self.stop.is_set():
+            max_lag = self.config.monitor.max_lag
+            await sleep_or_stop(self.stop, min(60.0, max(1.0, max_lag / 4)) if max_lag else 60.0)
+            if self.stop.is_set() or not max_lag or self._notifier is None:
+                continue
+            try:
+                states = await offload(store.log_states)
+                await self._notifier.check_lag(states, max_lag)
+            except StoreError as exc:
+                print(f"ctsentinel: log health check failed: {exc}", file=sys.stderr, flush=True)
 
     # --- config reload (SIGHUP) -------------------------------------------------------------------------
 
