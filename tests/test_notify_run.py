@@ -111,3 +111,10 @@ def test_run_once_with_the_receiver_down_says_what_is_left(
     assert 3 <= time.monotonic() - started < 30
     assert "still pending (last error: webhook http://127.0.0.1:" in err
     assert "cannot connect: Connection refused); kept in the outbox for the next run" in err
+    # ... and `alerts` shows the stuck deliveries (text: below the alerts; JSON: on stderr, contract intact).
+    assert cli.main(["-c", str(config), "alerts"]) == 0
+    out = capsys.readouterr().out
+    assert "undelivered:" in out and "delivery of alert #" in out and "pending, next try" in out
+    assert cli.main(["-c", str(config), "alerts", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) and "ctsentinel: delivery of alert #" in err

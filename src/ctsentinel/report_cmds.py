@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
@@ -46,12 +47,23 @@ def _entries_text(entries: object) -> str:
 
 
 def alerts_command(args: argparse.Namespace) -> int:
+    from ctsentinel.notify import undelivered_lines
+    from ctsentinel.store.outbox import StoreOutbox
+
     with _store(args) as store:
         alerts = store.list_alerts()
+        # A channel that keeps failing must be seen where the operator looks at alerts, not dropped.
+        pending = undelivered_lines(StoreOutbox(store).undelivered())
     if args.json:
         print(json.dumps(alerts, indent=2))
+        for line in pending:  # the JSON contract stays exact on stdout; the problem goes to stderr
+            print(f"ctsentinel: {line}", file=sys.stderr)
         return 0
     print_alerts(alerts)
+    if pending:
+        print("\nundelivered:")
+        for line in pending:
+            print(f"  {line}")
     return 0
 
 
