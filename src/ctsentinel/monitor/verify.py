@@ -11,25 +11,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.merkle import EMPTY_ROOT, CompactRange, verify_consistency
+from ctsentinel.store.types import TreeHeadLike as Head  # logs.client.TreeHead has exactly these
 
 KINDS = ("bad_signature", "shrink", "fork", "inconsistent", "bad_entries")
-
-
-class Head(Protocol):
-    """What the verifier needs of a tree head (logs.client.TreeHead has exactly these)."""
-
-    @property
-    def tree_size(self) -> int: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def root_hash(self) -> bytes: ...
-    @property
-    def raw(self) -> bytes: ...
 
 
 class Misbehaviour(Exception):
@@ -212,8 +199,11 @@ class LogVerifier:
                 "inconsistent",
                 f"the compact range the log serves for size {head.tree_size} has root "
                 f"{compact_range.root().hex()} (size {compact_range.size}), not the tree head's",
-                {"head": head_evidence(head), "computed_root": compact_range.root().hex(),
-                 "range_size": compact_range.size},
+                {
+                    "head": head_evidence(head),
+                    "computed_root": compact_range.root().hex(),
+                    "range_size": compact_range.size,
+                },
             )
         self.verified = head
         self.range = compact_range.copy()
