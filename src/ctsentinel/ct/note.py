@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -249,23 +249,25 @@ def _ed25519_verify(key: Ed25519PublicKey, signature: bytes, message: bytes) -> 
     return True
 
 
-class Ed25519NoteVerifier:
-    """An Ed25519 (type 0x01) note verifier, as used by sum.golang.org and tlog-tiles logs."""
+class _Ed25519KeyVerifier:
+    """A note verifier holding an Ed25519 key; subclasses fix the signature type and what is signed."""
 
     __slots__ = ("_key", "_key_id", "_name")
+    _SIG_TYPE: int
+    _LABEL: str
 
     def __init__(self, name: str, public_key: bytes) -> None:
-        _check_key_name(name, "Ed25519 verifier")
+        _check_key_name(name, f"{self._LABEL} verifier")
         if len(public_key) != 32:
-            raise DecodeError(f"Ed25519 verifier {name}: key is {len(public_key)} bytes, not 32")
+            raise DecodeError(f"{self._LABEL} verifier {name}: key is {len(public_key)} bytes, not 32")
         self._name = name
-        self._key_id = note_key_id(name, SIG_TYPE_ED25519, public_key)
+        self._key_id = note_key_id(name, self._SIG_TYPE, public_key)
         self._key = Ed25519PublicKey.from_public_bytes(public_key)
 
     @classmethod
-    def from_vkey(cls, vkey: str) -> Ed25519NoteVerifier:
-        """DecodeError if malformed or the ID mismatches; SignatureError if it is not an Ed25519 vkey."""
-        name, _, key = _ed25519_vkey(vkey, SIG_TYPE_ED25519, "Ed25519")
+    def from_vkey(cls, vkey: str) -> Self:
+        """DecodeError if malformed or the ID mismatches; SignatureError if the vkey is of another type."""
+        name, _, key = _ed25519_vkey(vkey, cls._SIG_TYPE, cls._LABEL)
         return cls(name, key.public_bytes_raw())
 
     @property
@@ -275,6 +277,14 @@ class Ed25519NoteVerifier:
     @property
     def key_id(self) -> bytes:
         return self._key_id
+
+
+class Ed25519NoteVerifier(_Ed25519KeyVerifier):
+    """An Ed25519 (type 0x01) note verifier, as used by sum.golang.org and tlog-tiles logs."""
+
+    __slots__ = ()
+    _SIG_TYPE = SIG_TYPE_ED25519
+    _LABEL = "Ed25519"
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         return len(signature) == _ED25519_SIGNATURE_SIZE and _ed25519_verify(self._key, signature, text)
@@ -285,31 +295,12 @@ def cosignature_message(text: bytes, timestamp: int) -> bytes:
     return b"cosignature/v1\ntime %d\n" % timestamp + text
 
 
-class CosignatureV1Verifier:
+class CosignatureV1Verifier(_Ed25519KeyVerifier):
     """A witness's Ed25519 checkpoint cosignature (c2sp.org/tlog-cosignature, type 0x04)."""
 
-    __slots__ = ("_key", "_key_id", "_name")
-
-    def __init__(self, name: str, public_key: bytes) -> None:
-        _check_key_name(name, "cosignature verifier")
-        if len(public_key) != 32:
-            raise DecodeError(f"cosignature verifier {name}: key is {len(public_key)} bytes, not 32")
-        self._name = name
-        self._key_id = note_key_id(name, SIG_TYPE_COSIGNATURE_V1, public_key)
-        self._key = Ed25519PublicKey.from_public_bytes(public_key)
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> CosignatureV1Verifier:
-        name, _, key = _ed25519_vkey(vkey, SIG_TYPE_COSIGNATURE_V1, "cosignature/v1")
-        return cls(name, key.public_bytes_raw())
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
+    __slots__ = ()
+    _SIG_TYPE = SIG_TYPE_COSIGNATURE_V1
+    _LABEL = "cosignature/v1"
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         if len(signature) != _COSIGNATURE_SIZE:
