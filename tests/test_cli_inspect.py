@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import time
+import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,3 +243,46 @@ def test_unreadable_input_is_one_line(capsys: pytest.CaptureFixture[str], tmp_pa
     (tmp_path / "junk.json").write_text('{"tree_size": "x"}')
     code, out, err = run(capsys, "sth", str(tmp_path / "junk.json"), "--key", d("google-pilot.pem"))
     assert code == 1 and out == "" and err.startswith("ctsentinel: ") and err.count("\n") == 1
+
+
+def test_inclusion_against_a_served_log(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, testlog_factory: Any
+) -> None:
+    # No real get-entry-and-proof with its tree head exists in ctdata, so the test log serves one.
+    from testlog_client import get_json, submit
+    from testlog_pki import make_leaf, make_pki
+
+    log = testlog_factory()
+    pki = make_pki("Inspect")
+    for number in range(5):
+        submit(log.url, pki.chain(make_leaf(pki.intermediate, [f"h{number}.example"])))
+    while get_json(f"{log.url}ct/v1/get-sth")["tree_size"] < 5:
+        time.sleep(0.05)
+    sth = tmp_path / "sth.json"
+    sth.write_text(json.dumps(get_json(f"{log.url}ct/v1/get-sth")))
+    key = tmp_path / "key.pem"
+    listed = json.loads((log.directory / "log_list.json").read_text())["operators"][0]["logs"][0]["key"]
+    key.write_text(f"-----BEGIN PUBLIC KEY-----\n{listed}\n-----END PUBLIC KEY-----\n")
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps(get_json(f"{log.url}ct/v1/get-entry-and-proof?leaf_index=3&tree_size=5")))
+    code, out, err = run(capsys, "inclusion", str(proof), str(sth), "--key", str(key), "--index", "3")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["inclusion"] == "valid" and report["certificate"]["dns_names"] == ["h3.example"]
+    # The same proof does not place the entry at another index.
+    code, _, err = run(capsys, "inclusion", str(proof), str(sth), "--key", str(key), "--index", "2")
+    assert code == 1 and "entry 2 is not included" in err
+    # get-proof-by-hash plus the entry from get-entries.
+    entry = tmp_path / "entry.json"
+    entry.write_text(json.dumps(get_json(f"{log.url}ct/v1/get-entries?start=3&end=3")))
+    leaf = base64.b64decode(json.loads(entry.read_text())["entries"][0]["leaf_input"])
+    leaf_hash = base64.b64encode(hashlib.sha256(b"\0" + leaf).digest()).decode()
+    by_hash = tmp_path / "by_hash.json"
+    by_hash.write_text(json.dumps(get_json(
+        f"{log.url}ct/v1/get-proof-by-hash?hash={urllib.parse.quote(leaf_hash)}&tree_size=5"
+    )))  # fmt: skip
+    code, out, err = run(
+        capsys, "inclusion", str(by_hash), str(sth), "--key", str(key), "--entry", str(entry)
+    )
+    assert code == 0, err
+    assert json.loads(out)["leaf_index"] == 3
