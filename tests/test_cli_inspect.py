@@ -286,3 +286,20 @@ def test_inclusion_against_a_served_log(
     )
     assert code == 0, err
     assert json.loads(out)["leaf_index"] == 3
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    # `ctsentinel inspect tile X | head -1`: 256 records overflow the pipe once the reader has gone.
+    import subprocess
+    import sys
+
+    tile = Path(__file__).parent / "data" / "static-ct" / "sunlight-navigli2025h2" / "tile" / "data" / "000"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ctsentinel", "inspect", "tile", str(tile)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout.readline().startswith(b'{"serial"')
+    child.stdout.close()
+    assert child.wait(timeout=60) == 141
+    assert b"Traceback" not in child.stderr.read()
