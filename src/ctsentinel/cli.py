@@ -215,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # at /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        # A path that cannot be created or read, a port that cannot be bound: the user's to fix, in one line.
+        print(f"ctsentinel: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
