@@ -39,6 +39,9 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     try:
         parsed = make_url(url)
+        if parsed.drivername == "postgresql":
+            # The driver ctsentinel ships with (psycopg 3), not SQLAlchemy's historical default (psycopg2).
+            parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one connection, or every checkout is a new empty database
