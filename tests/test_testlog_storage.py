@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from ctsentinel.ct import merkle, signatures, tiles, tls
 from ctsentinel.ct.checkpoint import open_checkpoint
 from ctsentinel.ct.errors import SignatureError
-from ctsentinel.testlog.der import tbs_without_poison
 from ctsentinel.testlog.storage import LogStorage, StorageError, Submission, SubmissionError
+from ctsentinel.testlog.tbs import tbs_without_poison
 from ctsentinel.testlog.tree import TreeReader, append_leaf_hashes
 from testlog_pki import Pki, make_leaf, make_pki
 
@@ -258,3 +258,28 @@ def test_malformed_entry_is_logged_consistently(tmp_path: Path, pki: Pki) -> Non
             signatures.verify_sct(
                 storage.signer.public_key, sct, leaf.entry_type, leaf.signed_entry, leaf.issuer_key_hash
             )
+
+
+def test_poison_as_the_only_extension_drops_the_extensions_field() -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "only-poison.example")])
+    precert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(9).not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .add_extension(x509.PrecertPoison(), critical=True).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    plain = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(9).not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    # SIZE (1..MAX): the [3] Extensions field goes when the poison was its only member.
+    assert tbs_without_poison(precert.tbs_certificate_bytes) == plain.tbs_certificate_bytes

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from ctsentinel.ct.tls import LogEntryType
-from ctsentinel.testlog.der import tbs_without_poison
+from ctsentinel.testlog.tbs import tbs_without_poison
 
 # RFC 6962 section 3.1: the EKU marking a Precertificate Signing Certificate.
 _PRECERT_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.4")

@@ -8,7 +8,8 @@ its tree stays consistent and a monitor must report a malformed certificate, not
 
 from __future__ import annotations
 
-from ctsentinel.testlog.der import children, header
+from ctsentinel.testlog.tbs import children
+from ctsentinel.testlog.tbs import read_header as header
 
 _VALIDITY_POSITION = 4  # serialNumber, signature, issuer, validity (after the optional [0] version)
 

@@ -3,8 +3,9 @@
 `cryptography` builds certificates but cannot swap one extension for another in an existing TBS. Real CAs
 sign the final certificate over the precertificate's TBS with the poison replaced, in place, by the SCT
 list; doing the same here on bytes makes "TBS minus SCT list" of the certificate equal "TBS minus poison"
-of the precertificate by construction. (testlog/der.py, the storage side's reader, only removes the
-poison; this module also builds, replaces and re-signs, which is the CA side's business.)
+of the precertificate by construction. The log's storage uses the same editor to cut the poison out of a
+submitted precertificate (cryptography's `tbs_precertificate_bytes` strips only the embedded-SCT
+extension, so it cannot give RFC 6962's precert_entry TBS).
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def rewrite_extensions(tbs: bytes, edit: Callable[[bytes, bytes], bytes | None])
             original = tbs[ext_start:ext_stop]
             replaced = edit(tbs[oid_body:oid_end], original)
             kept.append(original if replaced is None else replaced)
-        parts.append(tlv(_EXTENSIONS_TAG, tlv(SEQUENCE, b"".join(kept))))
+        # Extensions is SIZE (1..MAX): when none is left, the [3] field goes too.
+        if any(kept):
+            parts.append(tlv(_EXTENSIONS_TAG, tlv(SEQUENCE, b"".join(kept))))
     if not found:
         raise DERError("TBSCertificate: no extensions")
     return tlv(SEQUENCE, b"".join(parts))
@@ -109,6 +112,11 @@ def rewrite_extensions(tbs: bytes, edit: Callable[[bytes, bytes], bytes | None])
 def without_extensions(tbs: bytes, *oids: bytes) -> bytes:
     """The TBS minus the named extensions: RFC 6962's precert_entry signed_entry when oids = (poison,)."""
     return rewrite_extensions(tbs, lambda oid, _der: b"" if oid in oids else None)
+
+
+def tbs_without_poison(tbs: bytes) -> bytes:
+    """The TBSCertificate a log records for a precertificate: without the CT poison extension."""
+    return without_extensions(tbs, POISON_OID)
 
 
 def split_certificate(cert: bytes) -> tuple[bytes, bytes, bytes]:
