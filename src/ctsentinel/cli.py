@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ctsentinel.errors import UserError
+from ctsentinel.errors import Error
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except UserError as exc:
+    except Error as exc:
         print(f"ctsentinel: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

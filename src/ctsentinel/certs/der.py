@@ -9,6 +9,7 @@ Every problem is a DecodeError whose message ends with the offset, so callers ca
 from __future__ import annotations
 
 from ctsentinel.ct.errors import DecodeError
+from ctsentinel.errors import Error
 
 SEQUENCE = 0x30
 SET = 0x31
@@ -22,7 +23,7 @@ _MAX_DEPTH = 64
 _MAX_OID_OCTETS = 48
 
 
-class IndefiniteLength(Exception):
+class IndefiniteLength(Error):
     """Raised on a BER indefinite length, so the top level can re-encode the input and retry.
 
     Deliberately not a DecodeError: the per-field handlers must let it through to that top level.

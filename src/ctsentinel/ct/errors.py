@@ -1,7 +1,9 @@
 """Error types of the pure core. Each carries a one-line message naming what was wrong."""
 
+from ctsentinel.errors import Error
 
-class CTError(Exception):
+
+class CTError(Error):
     """Base of every error raised by ctsentinel.ct and ctsentinel.certs."""
 
 

@@ -19,6 +19,7 @@ from types import TracebackType
 import aiohttp
 
 from ctsentinel import __version__
+from ctsentinel.errors import Error
 from ctsentinel.logs.budget import LogBudget
 from ctsentinel.terminal import safe_text
 
@@ -42,7 +43,7 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-class LogHTTPError(Exception):
+class LogHTTPError(Error):
     """A request that failed for good; str() is one line starting with the URL."""
 
     def __init__(self, url: str, problem: str, status: int | None = None) -> None:

@@ -22,13 +22,14 @@ from ctsentinel.certs.decode import record_from_entry
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
+from ctsentinel.errors import Error
 
 RawItem = tuple[int, bytes, bytes]  # index, leaf_input, extra_data
 
 _LEAF_HEAD = struct.Struct(">BBQH")  # version, leaf_type, timestamp, entry_type of a MerkleTreeLeaf
 
 
-class PoolError(Exception):
+class PoolError(Error):
     """The pool could not decode a batch (a worker died); the batch is to be retried."""
 
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.merkle import EMPTY_ROOT, CompactRange, verify_consistency
+from ctsentinel.errors import Error
 from ctsentinel.store.types import TreeHeadLike as Head  # logs.client.TreeHead has exactly these
 
 KINDS = ("bad_signature", "shrink", "fork", "inconsistent", "bad_entries")
 
 
-class Misbehaviour(Exception):
+class Misbehaviour(Error):
     """A log served something a consistent append-only log cannot: kind is one of KINDS."""
 
     def __init__(self, kind: str, detail: str, evidence: dict[str, object]) -> None:

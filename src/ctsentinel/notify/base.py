@@ -14,13 +14,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ctsentinel.errors import Error
+
 Event = dict[str, Any]
 
 SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 HEALTH_EVENT = "log_health"
 
 
-class DeliveryError(Exception):
+class DeliveryError(Error):
     """A channel did not accept an event; the message is one line naming why."""
 
 

@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-UNAUTHORIZED_ISSUER = "unauthorized_issuer"
-UNAUTHORIZED_KEY = "unauthorized_key"
-MALFORMED = "malformed"
-AUTHORIZED = "authorized"
+from ctsentinel.watch.severity import Severity
 
-# Severity ranks alerts; "none" marks an authorized sighting, which is stored and searchable but not alerted.
-SEVERITY_OF = {
-    UNAUTHORIZED_ISSUER: "critical",
-    UNAUTHORIZED_KEY: "high",
-    MALFORMED: "high",
-    AUTHORIZED: "none",
+
+class Reason(StrEnum):
+    UNAUTHORIZED_ISSUER = "unauthorized_issuer"
+    UNAUTHORIZED_KEY = "unauthorized_key"
+    MALFORMED = "malformed"
+    AUTHORIZED = "authorized"
+
+    @property
+    def severity(self) -> Severity:
+        return _SEVERITY_OF[self]
+
+
+_SEVERITY_OF = {
+    Reason.UNAUTHORIZED_ISSUER: Severity.CRITICAL,
+    Reason.UNAUTHORIZED_KEY: Severity.HIGH,
+    Reason.MALFORMED: Severity.HIGH,
+    Reason.AUTHORIZED: Severity.NONE,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     watch: str  # the [[watch]] name
-    reason: str  # unauthorized_issuer | unauthorized_key | malformed | authorized
-    severity: str  # critical | high | none
+    reason: Reason
+    severity: Severity
     matched: tuple[str, ...]  # the watched names/addresses as the certificate wrote them
 
     @property
     def is_alert(self) -> bool:
-        return self.severity != "none"
+        return self.severity.is_alert

@@ -7,14 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ctsentinel.certs.record import CertRecord
-from ctsentinel.watch.finding import (
-    AUTHORIZED,
-    MALFORMED,
-    SEVERITY_OF,
-    UNAUTHORIZED_ISSUER,
-    UNAUTHORIZED_KEY,
-    Finding,
-)
+from ctsentinel.watch.finding import Finding, Reason
 
 
 class IssuerSpec(Protocol):
@@ -71,19 +64,19 @@ class Policy:
 
     def judge(self, record: CertRecord, matched: tuple[str, ...], issuer_orgs: frozenset[str]) -> Finding:
         reason = self._reason(record, issuer_orgs)
-        return Finding(self.watch, reason, SEVERITY_OF[reason], matched)
+        return Finding(self.watch, reason, reason.severity, matched)
 
-    def _reason(self, record: CertRecord, issuer_orgs: frozenset[str]) -> str:
+    def _reason(self, record: CertRecord, issuer_orgs: frozenset[str]) -> Reason:
         if self.approved and (record.tbs_sha256 in self.approved or record.sha256 in self.approved):
-            return AUTHORIZED
+            return Reason.AUTHORIZED
         issuer_ok = record.issuer_spki_sha256 in self.issuer_hashes or bool(
             self.issuer_organizations & issuer_orgs
         )
         if not issuer_ok:
-            return UNAUTHORIZED_ISSUER
+            return Reason.UNAUTHORIZED_ISSUER
         if self.subscriber_keys and record.subject_spki_sha256 not in self.subscriber_keys:
-            return UNAUTHORIZED_KEY
+            return Reason.UNAUTHORIZED_KEY
         if record.error is not None:
             # An authorized CA's certificate we could not fully read may name more than we saw.
-            return MALFORMED
-        return AUTHORIZED
+            return Reason.MALFORMED
+        return Reason.AUTHORIZED
