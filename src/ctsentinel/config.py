@@ -10,19 +10,21 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import idna
 
 from ctsentinel.errors import UserError
+from ctsentinel.notify.settings import NOTIFY_KINDS, ChannelSettings
+from ctsentinel.watch.severity import Severity
+
+NotifyConfig = ChannelSettings  # the name the rest of config.py and its users know
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-SEVERITIES = ("low", "medium", "high", "critical")
-NOTIFY_KINDS = ("stdout", "jsonl", "webhook", "email", "exec")
+SEVERITIES = tuple(s.value for s in Severity.alerting())
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -72,14 +74,6 @@ class WatchConfig:
     authorized_issuers: tuple[IssuerRule, ...] = ()
     authorized_keys: tuple[str, ...] = ()  # hex SHA-256 of subscriber SPKIs
     approved_certificates: tuple[str, ...] = ()  # hex TBS hashes approved one by one
-
-
-@dataclass(frozen=True)
-class NotifyConfig:
-    kind: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    min_severity: str = "low"
-    watches: tuple[str, ...] = ()  # empty: every watch
 
 
 @dataclass(frozen=True)
@@ -222,7 +216,9 @@ def _notify(file: Path, position: int, table: Any) -> NotifyConfig:
         reader.fail(f"min_severity must be one of {', '.join(SEVERITIES)}, not {min_severity!r}")
     watches = tuple(reader.strings("watches"))
     # Channel options are checked by the channel itself when it is built (issue 6); they are kept as given.
-    return NotifyConfig(kind=kind, options=dict(reader.table), min_severity=min_severity, watches=watches)
+    return NotifyConfig(
+        kind=kind, options=dict(reader.table), min_severity=Severity(min_severity), watches=watches
+    )
 
 
 def _resolve_database(url: str, base: Path) -> str:

@@ -23,20 +23,20 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from ctsentinel.config import NotifyConfig
 from ctsentinel.errors import UserError
 from ctsentinel.notify.base import Channel
 from ctsentinel.notify.email import EmailChannel
 from ctsentinel.notify.exec import ExecChannel
 from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.options import Options
+from ctsentinel.notify.settings import ChannelSettings
 from ctsentinel.notify.stdout import StdoutChannel
 from ctsentinel.notify.webhook import WebhookChannel
 
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
 
 
-def build_channel(config: NotifyConfig, position: int, stdout: TextIO | None = None) -> Channel:
+def build_channel(config: ChannelSettings, position: int, stdout: TextIO | None = None) -> Channel:
     """The channel of the `position`-th (0-based) [[notify]] table; UserError on a bad option."""
     where = f"[[notify]] #{position + 1} {config.kind}"
     opts = Options(where, config.options)
@@ -99,7 +99,7 @@ def build_channel(config: NotifyConfig, position: int, stdout: TextIO | None = N
     return channel
 
 
-def build_channels(configs: Sequence[NotifyConfig], stdout: TextIO | None = None) -> list[Channel]:
+def build_channels(configs: Sequence[ChannelSettings], stdout: TextIO | None = None) -> list[Channel]:
     """Every configured channel; UserError (one line) for a bad option or two channels with one name."""
     channels = [build_channel(config, position, stdout) for position, config in enumerate(configs)]
     keys = [channel.key for channel in channels]
