@@ -1,7 +1,8 @@
 """Log lists and the clients of both CT log APIs (RFC 6962 and static-ct-api) on one HTTP client."""
 
 from ctsentinel.logs.budget import LogBudget
-from ctsentinel.logs.client import LogClient, RawEntry, TreeHead, make_client
+from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
+from ctsentinel.logs.factory import make_client
 from ctsentinel.logs.http import HttpClient, LogHTTPError, LogResponseError
 from ctsentinel.logs.loglist import (
     DEFAULT_STATES,

@@ -64,7 +64,7 @@ class RawEntry:
 
 
 class LogClient(abc.ABC):
-    """A client for one log; make_client picks the API from LogInfo.kind."""
+    """A client for one log; factory.make_client picks the API from LogInfo.kind."""
 
     def __init__(self, info: LogInfo, http: HttpClient, budget: LogBudget) -> None:
         self.info = info
@@ -125,17 +125,4 @@ class LogClient(abc.ABC):
                 await asyncio.gather(*pending, return_exceptions=True)
 
 
-def make_client(info: LogInfo, http: HttpClient, budget: LogBudget | None = None) -> LogClient:
-    """The client for the log's API; a budget with the library defaults if none is given."""
-    from ctsentinel.logs.rfc6962 import Rfc6962Client
-    from ctsentinel.logs.staticct import StaticCtClient
-
-    budget = budget or LogBudget()
-    if info.kind == "static-ct":
-        return StaticCtClient(info, http, budget)
-    if info.kind == "rfc6962":
-        return Rfc6962Client(info, http, budget)
-    raise ValueError(f"unknown log kind {info.kind!r}")
-
-
-__all__ = ["LogClient", "RawEntry", "TreeHead", "make_client"]
+__all__ = ["LogClient", "RawEntry", "TreeHead"]

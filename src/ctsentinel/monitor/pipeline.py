@@ -23,7 +23,7 @@ from ctsentinel.config import Config, load_config
 from ctsentinel.ct.errors import CTError
 from ctsentinel.errors import UserError
 from ctsentinel.logs.budget import LogBudget
-from ctsentinel.logs.client import make_client
+from ctsentinel.logs.factory import make_client
 from ctsentinel.logs.http import HttpClient, LogHTTPError
 from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
 from ctsentinel.monitor.decode_pool import DecodePool, PoolError
