@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctsentinel.ct import merkle
+from ctsentinel.ct.errors import DecodeError, ProofError
 from ctsentinel.ct.signatures import LogSigner
-from ctsentinel.ct.tiles import TILE_WIDTH
+from ctsentinel.ct.tiles import TILE_WIDTH, consistency_proof_sources, subtree_root, subtree_source
 from ctsentinel.logs import HttpClient, LogBudget, LogHTTPError, LogInfo, LogResponseError
 from ctsentinel.logs.http import parse_retry_after
 from ctsentinel.logs.staticct import StaticCtClient
-from ctsentinel.logs.tilehashes import consistency_proof_spans, perfect_spans, span_source
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -241,13 +241,6 @@ def test_budget_backoff_and_rate_adaptation() -> None:
 # --- proofs from hash tiles ---------------------------------------------------------------------------------
 
 
-def _fold(hashes: list[bytes]) -> bytes:
-    acc = hashes[-1]
-    for left in reversed(hashes[:-1]):
-        acc = merkle.node_hash(left, acc)
-    return acc
-
-
 LEAVES = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(70_000)]
 
 
@@ -277,32 +270,31 @@ def test_proof_from_tile_hashes_at_tile_and_level_edges(old: int, new: int) -> N
 
 
 def check_proof_from_tiles(old: int, new: int) -> None:
-    element_spans = consistency_proof_spans(old, new)
     proof = []
-    for spans in element_spans:
+    for sources in consistency_proof_sources(old, new):
         hashes = []
-        for start, end in spans:
-            source = span_source((start, end), new)
+        for source in sources:
             level = source.tile.level
             assert isinstance(level, int) and level <= 2
             assert source.tile.width == min(TILE_WIDTH, (new >> (8 * level)) - source.tile.index * TILE_WIDTH)
             tile_hashes = {0: LEAVES, 1: LEVEL1, 2: [LEVEL2]}[level][source.tile.first_entry :][
                 : source.tile.width
             ]
-            hashes.append(merkle.root_hash(tile_hashes[source.first : source.first + source.count]))
-            assert hashes[-1] == merkle.root_hash(LEAVES[start:end])
-        proof.append(_fold(hashes))
+            hashes.append(subtree_root(source, {source.tile: tile_hashes}))
+            assert hashes[-1] == merkle.root_hash(tile_hashes[source.first : source.first + source.count])
+            assert hashes[-1] == merkle.root_hash(LEAVES[source.start : source.end])
+        proof.append(merkle.fold_subtree_roots(hashes))
     assert proof == merkle.consistency_proof(LEAVES[:new], old)
 
 
-def test_perfect_spans_and_bad_ranges() -> None:
-    assert perfect_spans(0, 7) == [(0, 4), (4, 6), (6, 7)]
-    assert perfect_spans(512, 1030) == [(512, 1024), (1024, 1028), (1028, 1030)]
-    with pytest.raises(ValueError):
-        perfect_spans(1, 5)
-    with pytest.raises(ValueError):
-        span_source((0, 4), 3)
-    assert consistency_proof_spans(4, 4) == []
+def test_perfect_subtrees_and_bad_ranges() -> None:
+    assert merkle.perfect_subtrees(0, 7) == [(0, 4), (4, 6), (6, 7)]
+    assert merkle.perfect_subtrees(512, 1030) == [(512, 1024), (1024, 1028), (1028, 1030)]
+    with pytest.raises(ProofError):
+        merkle.perfect_subtrees(1, 5)
+    with pytest.raises(DecodeError):
+        subtree_source(0, 4, 3)
+    assert consistency_proof_sources(4, 4) == []
 
 
 def test_a_hash_tile_that_starts_like_gzip_is_not_decompressed() -> None:

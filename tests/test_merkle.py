@@ -18,6 +18,7 @@ from ctsentinel.ct.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     root_from_inclusion_proof,
     root_hash,
@@ -56,6 +57,13 @@ def test_leaf_and_node_hash_domain_separation() -> None:
         == "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"
     )
     assert leaf_hash(b"\x01" * 64) != node_hash(b"\x01" * 32, b"\x01" * 32)
+
+
+def test_leaf_hashes_is_leaf_hash_of_each_input() -> None:
+    inputs = [b"", b"\x00", bytes(range(256)) * 8]
+    assert leaf_hashes(inputs) == [leaf_hash(x) for x in inputs]
+    assert leaf_hashes(x for x in inputs) == [leaf_hash(x) for x in inputs]
+    assert leaf_hashes([]) == []
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ctsentinel.ct.errors import DecodeError
-from ctsentinel.ct.merkle import root_hash
+from ctsentinel.ct.merkle import HASH_SIZE, consistency_proof_ranges, perfect_subtrees, root_hash
 from ctsentinel.ct.tls import LogEntryType, MerkleTreeLeaf, TimestampedEntry, decode_timestamped_entry
 
 TILE_WIDTH = 256
 TILE_HEIGHT = 8  # log2(TILE_WIDTH): tree levels spanned by one tile level
 MAX_TILE_LEVEL = 63
-HASH_SIZE = 32
 FINGERPRINT_SIZE = 32
 # Tree sizes are u64 in every signed structure, so no tile index reaches this.
 _MAX_INDEX = 1 << 64
@@ -271,15 +270,21 @@ class TileRef:
         return self.index * TILE_WIDTH
 
 
+def tile_width(level: TileLevel, index: int, tree_size: int) -> int:
+    """How many hashes (or entries) tile `index` of `level` holds in a tree of `tree_size` leaves: 0 if the
+    tree has not reached it, TILE_WIDTH once it is full."""
+    height = 0 if level == "data" else level
+    entries = tree_size >> (TILE_HEIGHT * height)
+    return max(0, min(TILE_WIDTH, entries - index * TILE_WIDTH))
+
+
 def tile_at(level: TileLevel, index: int, tree_size: int) -> TileRef:
     """Tile `index` of `level` as a tree of `tree_size` leaves has it; DecodeError if it has none."""
     _check_level(level)
     if not 0 <= tree_size < _MAX_INDEX:
         raise DecodeError(f"tree size {tree_size} is outside [0, 2**64)")
-    height = 0 if level == "data" else level
-    entries = tree_size >> (TILE_HEIGHT * height)
-    width = min(TILE_WIDTH, entries - index * TILE_WIDTH)
-    if index < 0 or width <= 0:
+    width = tile_width(level, index, tree_size)
+    if index < 0 or width == 0:
         raise DecodeError(f"tile {level}/{index} does not exist in a tree of size {tree_size}")
     return TileRef(level, index, width)
 
@@ -322,27 +327,51 @@ class SubtreeSource:
     count: int
 
 
+def subtree_source(start: int, end: int, tree_size: int) -> SubtreeSource:
+    """Where the root of the perfect subtree of leaves [start, end) is in the hash tiles of a tree of
+    `tree_size`; DecodeError unless [start, end) is a perfect subtree of that tree.
+
+    A subtree of 2**k leaves with k = 8*l + r is 2**r consecutive hashes of level l, aligned, so it never
+    straddles two tiles.
+    """
+    size = end - start
+    if start < 0 or size <= 0 or size & (size - 1) or start % size or end > tree_size:
+        raise DecodeError(f"[{start}, {end}) is not a perfect subtree of a tree of size {tree_size}")
+    level, rest = divmod(size.bit_length() - 1, TILE_HEIGHT)
+    position = start >> (TILE_HEIGHT * level)  # index of the first hash within its level
+    tile = tile_at(level, position // TILE_WIDTH, tree_size)
+    return SubtreeSource(start, end, tile, position % TILE_WIDTH, 1 << rest)
+
+
+def subtree_root(source: SubtreeSource, tiles: Mapping[TileRef, Sequence[bytes]]) -> bytes:
+    """The root of the subtree `source` locates, from `tiles` (which must hold its tile)."""
+    hashes = tiles[source.tile]
+    return root_hash(hashes[source.first : source.first + source.count])
+
+
 def compact_range_sources(tree_size: int) -> list[SubtreeSource]:
     """For each perfect subtree of the compact range [0, tree_size), left to right, its tile source.
 
-    A subtree of 2**k leaves with k = 8*l + r is 2**r consecutive hashes of level l, aligned, so it
-    never straddles two tiles. All the subtrees read from level l lie in its rightmost tile, which is
-    partial (width floor(size / 256**l) mod 256): the tiles read are the partial tiles of the size,
-    exactly those a checkpoint of that size obliges the log to serve.
+    All the subtrees read from level l lie in its rightmost tile, which is partial (width
+    floor(size / 256**l) mod 256): the tiles read are the partial tiles of the size, exactly those a
+    checkpoint of that size obliges the log to serve.
     """
     if not 0 <= tree_size < _MAX_INDEX:
         raise DecodeError(f"tree size {tree_size} is outside [0, 2**64)")
-    sources = []
-    start = 0
-    for height in range(tree_size.bit_length() - 1, -1, -1):
-        if not tree_size >> height & 1:
-            continue
-        level, rest = divmod(height, TILE_HEIGHT)
-        position = start >> (TILE_HEIGHT * level)  # index of the first hash within its level
-        tile = tile_at(level, position // TILE_WIDTH, tree_size)
-        sources.append(SubtreeSource(start, start + (1 << height), tile, position % TILE_WIDTH, 1 << rest))
-        start += 1 << height
-    return sources
+    return [subtree_source(start, end, tree_size) for start, end in perfect_subtrees(0, tree_size)]
+
+
+def consistency_proof_sources(old_size: int, new_size: int) -> list[list[SubtreeSource]]:
+    """For each hash of PROOF(old_size, D[new_size]), the perfect subtrees whose roots fold into it (with
+    merkle.fold_subtree_roots), located in the hash tiles of new_size.
+
+    A static-ct-api log serves no proofs, but every range of an RFC 9162 proof splits into perfect
+    subtrees, and every perfect subtree's root is in the hash tiles.
+    """
+    return [
+        [subtree_source(start, end, new_size) for start, end in perfect_subtrees(lo, hi)]
+        for lo, hi in consistency_proof_ranges(old_size, new_size)
+    ]
 
 
 def compact_range_tiles(tree_size: int) -> list[TileRef]:
@@ -370,7 +399,7 @@ def compact_range_hashes(tree_size: int, tiles: Mapping[TileRef, Sequence[bytes]
             raise DecodeError(
                 f"compact range of size {tree_size}: tile {source.tile.path} has {len(hashes)} hashes"
             )
-        roots.append(root_hash(hashes[source.first : source.first + source.count]))
+        roots.append(subtree_root(source, tiles))
     return roots
 
 

@@ -2,8 +2,8 @@
 
 Entries come from data tiles and are handed over in the RFC 6962 shape (MerkleTreeLeaf + extra_data
 rebuilt from the issuer certificates), so the monitor has one code path for both APIs. Consistency proofs,
-which static logs do not serve, are computed from hash tiles (see tilehashes.py); like a get-sth-consistency
-answer they are only a claim until ct.merkle verifies them against two signed heads.
+which static logs do not serve, are computed from hash tiles (ct.tiles.consistency_proof_sources); like a
+get-sth-consistency answer they are only a claim until ct.merkle verifies them against two signed heads.
 """
 
 from __future__ import annotations
@@ -11,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from ctsentinel.ct.checkpoint import parse_checkpoint_text
 from ctsentinel.ct.errors import CTError
-from ctsentinel.ct.merkle import CompactRange, node_hash, root_hash
+from ctsentinel.ct.merkle import CompactRange, fold_subtree_roots
 from ctsentinel.ct.note import parse_note, rfc6962_key_id
 from ctsentinel.ct.tiles import (
     TILE_WIDTH,
-    SubtreeSource,
     TileRef,
     compact_range_hashes,
     compact_range_tiles,
+    consistency_proof_sources,
     data_tiles_for_range,
     decode_hash_tile,
+    subtree_root,
     tile_at,
     tile_path,
 )
@@ -32,7 +33,6 @@ from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
 from ctsentinel.logs.http import HttpClient, LogHTTPError, LogResponseError
 from ctsentinel.logs.loglist import LogInfo
-from ctsentinel.logs.tilehashes import consistency_proof_spans, span_source
 from ctsentinel.logs.tilescan import ExtraDataBuilder, scan_data_tile
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -195,10 +195,9 @@ class StaticCtClient(LogClient):
             raise ValueError(f"consistency proof from {old_size} to {new_size}")
         if old_size == 0 or old_size == new_size:
             return []
-        element_spans = consistency_proof_spans(old_size, new_size)
-        sources = {span: span_source(span, new_size) for spans in element_spans for span in spans}
-        tiles = await self._hash_tiles(source.tile for source in sources.values())
-        return [_fold([_span_hash(sources[span], tiles) for span in spans]) for spans in element_spans]
+        element_sources = consistency_proof_sources(old_size, new_size)
+        tiles = await self._hash_tiles(source.tile for sources in element_sources for source in sources)
+        return [fold_subtree_roots([subtree_root(s, tiles) for s in sources]) for sources in element_sources]
 
     async def get_compact_range(self, size: int) -> CompactRange:
         if size == 0:
@@ -208,17 +207,3 @@ class StaticCtClient(LogClient):
             return CompactRange(size, compact_range_hashes(size, tiles))
         except CTError as exc:
             raise LogResponseError(self.info.url + "tile/", str(exc)) from None
-
-
-def _span_hash(source: SubtreeSource, tiles: dict[TileRef, list[bytes]]) -> bytes:
-    hashes = tiles[source.tile]
-    return root_hash(hashes[source.first : source.first + source.count])
-
-
-def _fold(hashes: Sequence[bytes]) -> bytes:
-    """The root over consecutive perfect subtrees of decreasing size: right to left, as RFC 6962's MTH
-    splits an incomplete range."""
-    acc = hashes[-1]
-    for left in reversed(hashes[:-1]):
-        acc = node_hash(left, acc)
-    return acc

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ctsentinel.ct.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, root_hash
+from ctsentinel.ct.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    consistency_proof_ranges,
+    inclusion_proof_ranges,
+    largest_power_of_two_below,
+    node_hash,
+    root_hash,
+)
+from ctsentinel.ct.tiles import TILE_HEIGHT, TILE_WIDTH, decode_hash_tile
 
-TILE_HEIGHT = 8
-TILE_WIDTH = 1 << TILE_HEIGHT
 FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
 
 TileReader = Callable[[int, int], bytes]  # (level, index) -> stored bytes, b"" if absent
 TileWriter = Callable[[int, int, bytes], None]
-
-
-def _largest_power_of_two_below(n: int) -> int:
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def _split_hashes(blob: bytes) -> list[bytes]:
-    return [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
 
 
 def append_leaf_hashes(read: TileReader, write: TileWriter, start: int, leaf_hashes: Sequence[bytes]) -> None:
@@ -47,7 +46,7 @@ def append_leaf_hashes(read: TileReader, write: TileWriter, start: int, leaf_has
             blob = stored + b"".join(hashes[i : i + take])
             write(level, tile, blob)
             if len(blob) == FULL_TILE_BYTES:
-                completed.append(root_hash(_split_hashes(blob)))
+                completed.append(root_hash(decode_hash_tile(blob)))
             position += take
             i += take
         level, position, hashes = level + 1, first_tile, completed
@@ -94,7 +93,7 @@ class TreeReader:
             return EMPTY_ROOT
         if n & (n - 1) == 0 and start % n == 0:
             return self.perfect_hash(start, n.bit_length() - 1)
-        k = _largest_power_of_two_below(n)
+        k = largest_power_of_two_below(n)
         return node_hash(self.range_hash(start, start + k), self.range_hash(start + k, end))
 
     def root(self, size: int) -> bytes:
@@ -107,40 +106,10 @@ class TreeReader:
         """RFC 6962 section 2.1.1 PATH(index, D[0:size]), leaf-side first."""
         if not 0 <= index < size:
             raise ValueError(f"leaf index {index} outside tree of size {size}")
-        proof: list[bytes] = []
-        start, end = 0, size
-        while end - start > 1:
-            k = _largest_power_of_two_below(end - start)
-            if index < start + k:
-                proof.append(self.range_hash(start + k, end))
-                end = start + k
-            else:
-                proof.append(self.range_hash(start, start + k))
-                start += k
-        proof.reverse()
-        return proof
+        return [self.range_hash(start, end) for start, end in inclusion_proof_ranges(index, size)]
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 6962 section 2.1.2 PROOF(old_size, D[0:new_size])."""
         if not 0 < old_size <= new_size:
             raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
-        proof: list[bytes] = []
-        start, end, m, complete = 0, new_size, old_size, True
-        while m != end - start:
-            k = _largest_power_of_two_below(end - start)
-            if m <= k:
-                proof.append(self.range_hash(start + k, end))
-                end = start + k
-            else:
-                proof.append(self.range_hash(start, start + k))
-                start, m, complete = start + k, m - k, False
-        if not complete:
-            proof.append(self.range_hash(start, end))
-        proof.reverse()
-        return proof
-
-
-def tile_width_at(level: int, index: int, tree_size: int) -> int:
-    """How many hashes tile (level, index) holds in a tree of tree_size (0: not yet started, 256: full)."""
-    entries_at_level = tree_size >> (level * TILE_HEIGHT)
-    return max(0, min(TILE_WIDTH, entries_at_level - index * TILE_WIDTH))
+        return [self.range_hash(start, end) for start, end in consistency_proof_ranges(old_size, new_size)]

@@ -10,11 +10,11 @@ import dataclasses
 
 from ctsentinel.ct.merkle import HASH_SIZE, leaf_hash, node_hash
 from ctsentinel.ct.sth import SignedTreeHead
-from ctsentinel.ct.tiles import TileLeaf, encode_data_tile
+from ctsentinel.ct.tiles import TILE_HEIGHT, TILE_WIDTH, TileLeaf, encode_data_tile, tile_width
 from ctsentinel.ct.tls import DigitallySigned, MerkleTreeLeaf, decode_merkle_tree_leaf
 from ctsentinel.testlog.faults import Faults
 from ctsentinel.testlog.storage import LogStorage, StoredEntry, now_ms
-from ctsentinel.testlog.tree import TILE_HEIGHT, TILE_WIDTH, TileReader, TreeReader, tile_width_at
+from ctsentinel.testlog.tree import TileReader, TreeReader
 
 FORK_TIMESTAMP_SHIFT = 1000  # the forked leaf claims to have been logged one second later
 BAD_ENTRY_TIMESTAMP_BIT = 1  # bad-entries flips the lowest bit of the leaf timestamp
@@ -123,7 +123,7 @@ class LogView:
         return index
 
     def hash_tile(self, level: int, index: int, width: int) -> bytes | None:
-        if width > tile_width_at(level, index, self.size):
+        if width > tile_width(level, index, self.size):
             return None
         blob = self.storage.tile_bytes(level, index)[: width * HASH_SIZE]
         if len(blob) != width * HASH_SIZE:
@@ -137,7 +137,7 @@ class LogView:
         return blob
 
     def data_tile(self, index: int, width: int) -> bytes | None:
-        if width > tile_width_at(0, index, self.size):
+        if width > tile_width(0, index, self.size):
             return None
         start = index * TILE_WIDTH
         leaves = []
