@@ -26,8 +26,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from ctsentinel.notify import Backoff, MemoryOutbox, Sender
+from ctsentinel.notify import MemoryOutbox, Sender
 from ctsentinel.notify.webhook import WebhookChannel, body_of, signature
+from ctsentinel.retry import Backoff
+from ctsentinel.watch.severity import Severity
 
 SECRET = "bench-secret"
 
@@ -156,20 +158,30 @@ def main() -> None:
 class _Everything:
     key = "hook"
 
-    def accepts(self, event: object) -> bool:
+    def accepts(self, severity: Severity, watch: str | None) -> bool:
         return True
+
+
+class _Queued:
+    kind = "alert"
+    severity = Severity.CRITICAL
+
+    def __init__(self, event: dict[str, object]) -> None:
+        self.event = event
+
+    def to_json(self) -> dict[str, object]:
+        return self.event
 
 
 def store_run(url: str, events: list[dict[str, object]], concurrency: int) -> float:
     from ctsentinel.store import Store
-    from ctsentinel.store.outbox import StoreOutbox
 
     with tempfile.TemporaryDirectory() as folder:
         store = Store.open(f"sqlite:///{Path(folder) / 'bench.db'}")
         try:
-            outbox = StoreOutbox(store, [_Everything()])
+            outbox = store.outbox
             for number, e in enumerate(events):  # queued as the monitor's batches would, one per alert
-                outbox.enqueue_event(e, f"bench {number}")
+                outbox.enqueue_event(_Queued(e), f"bench {number}", [_Everything()])
             return asyncio.run(through_sender(outbox, url, concurrency, len(events)))
         finally:
             store.close()

@@ -98,7 +98,7 @@ def run_store(
         for i, start in enumerate(range(0, len(entries), batch)):
             end = min(start + batch, len(entries))
             blob, head = ranges[i]
-            store.commit_batch(CommitBatch(log_id, start, end, blob, head, entries[start:end]))
+            store.commit_batch(CommitBatch(log_id, start, end, blob, head, entries[start:end]), ())
         times.append((time.perf_counter() - started, time.process_time() - cpu))
     store.close()
     return times

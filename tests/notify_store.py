@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ctsentinel.ct.merkle import CompactRange, leaf_hash
-from ctsentinel.store import CommitBatch, Store, StoredEntry
+from ctsentinel.store import CommitBatch, Route, Store, StoredEntry
 
 sys.path.insert(0, str(Path(__file__).parent))
 from notify_helpers import GOOGLE_PEM, record_from_der
@@ -71,9 +72,15 @@ def fake_record(number: int):  # a distinct certificate per number, same shape a
     return record
 
 
-def commit(store: Store, findings_per_entry: list[list[Finding]], real_at: int | None = 0) -> None:
-    """Commit the next batch: entry k carries the findings findings_per_entry[k]; the entry at log index
-    `real_at` is the real www.google.com certificate, the others made-up ones."""
+def commit(
+    store: Store,
+    findings_per_entry: list[list[Finding]],
+    real_at: int | None = 0,
+    routes: Sequence[Route] = (),
+) -> None:
+    """Commit the next batch, its alerts' deliveries queued to `routes`: entry k carries the findings
+    findings_per_entry[k]; the entry at log index `real_at` is the real www.google.com certificate, the
+    others made-up ones."""
     state = store.log_state(LOG_ID)
     assert state is not None and state.position is not None and state.compact_range is not None
     start = state.position
@@ -88,4 +95,4 @@ def commit(store: Store, findings_per_entry: list[list[Finding]], real_at: int |
             StoredEntry(index, "x509", 1444219838000 + index, record, GOOGLE_DER, list(findings))  # type: ignore[arg-type]
         )
     end = start + len(findings_per_entry)
-    store.commit_batch(CommitBatch(LOG_ID, start, end, compact.to_bytes(), Head(end), entries))
+    store.commit_batch(CommitBatch(LOG_ID, start, end, compact.to_bytes(), Head(end), entries), routes)

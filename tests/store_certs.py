@@ -24,7 +24,7 @@ from ctsentinel.ct.signatures import LogSigner
 from ctsentinel.ct.tls import DigitallySigned, SignedCertificateTimestamp, encode_sct_list
 from ctsentinel.logs.client import TreeHead
 from ctsentinel.logs.loglist import LogInfo
-from ctsentinel.store import CommitBatch, Store, StoredEntry
+from ctsentinel.store import CommitBatch, Route, Store, StoredEntry
 from ctsentinel.watch import Finding
 
 _SCT_LIST_OID = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
@@ -173,10 +173,13 @@ class Feed:
         )
 
     def commit(
-        self, entries: Sequence[tuple[str, CertRecord, bytes | None, list[Finding]]], gap: int = 0
+        self,
+        entries: Sequence[tuple[str, CertRecord, bytes | None, list[Finding]]],
+        gap: int = 0,
+        routes: Sequence[Route] = (),
     ) -> CommitBatch:
         batch = self.batch(entries, gap)
-        self.store.commit_batch(batch)
+        self.store.commit_batch(batch, routes)
         self.range = CompactRange.from_bytes(batch.compact_range)
         return batch
 

@@ -27,6 +27,7 @@ from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.render import summary, text_block
 from ctsentinel.notify.stdout import StdoutChannel
 from ctsentinel.notify.webhook import WebhookChannel, body_of, signature
+from ctsentinel.watch.severity import Severity
 from notify_helpers import (
     CONTRACT_KEYS,
     GOOGLE_PEM,
@@ -120,15 +121,15 @@ to = "ops@example.org"
 
 def test_filters_by_severity_and_watch() -> None:
     chan = StdoutChannel("s", min_severity="high", watches=("google",))
-    assert chan.accepts(alert_event(severity="critical"))
-    assert chan.accepts(alert_event(severity="high"))
-    assert not chan.accepts(alert_event(severity="medium"))
-    assert not chan.accepts(alert_event(watch="other"))
-    assert not chan.accepts(alert_event(severity="none"))  # authorized sightings never notify
+    assert chan.accepts(Severity.CRITICAL, "google")
+    assert chan.accepts(Severity.HIGH, "google")
+    assert not chan.accepts(Severity.MEDIUM, "google")
+    assert not chan.accepts(Severity.CRITICAL, "other")
+    assert not chan.accepts(Severity.NONE, "google")  # authorized sightings never notify
     # Health events pass the watch filter (a log problem concerns every watch), not the severity one.
-    assert chan.accepts(health_event(PILOT, "misbehaving", "fork", severity="critical"))
-    assert not chan.accepts(health_event(PILOT, "behind", "3h behind", severity="medium"))
-    assert StdoutChannel("t").accepts(alert_event(severity="low", watch="anything"))
+    assert chan.accepts(Severity.CRITICAL, None)  # a log-health event concerns every watch
+    assert not chan.accepts(Severity.MEDIUM, None)
+    assert StdoutChannel("t").accepts(Severity.LOW, "anything")
 
 
 def test_public_view_keeps_the_contract_and_drops_private_fields() -> None:

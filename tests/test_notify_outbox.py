@@ -10,24 +10,29 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine
 
-from ctsentinel.notify import Backoff, DeliveryError, Sender, health_event, public_view, undelivered_lines
+from ctsentinel.notify import DeliveryError, Sender, health_event, public_view, undelivered_lines
 from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.stdout import StdoutChannel
 from ctsentinel.notify.webhook import WebhookChannel
-from ctsentinel.store import CommitBatch, Store, StoredEntry, StoreError
+from ctsentinel.retry import Backoff
+from ctsentinel.store import CommitBatch, Route, Store, StoredEntry, StoreError
 from ctsentinel.store.keys import issuance_key
 from ctsentinel.store.migrations import LATEST, MIGRATIONS
-from ctsentinel.store.outbox import StoreOutbox, deliveries, idempotency_key
+from ctsentinel.store.outbox import idempotency_key
 from ctsentinel.store.schema import schema_version
+from ctsentinel.watch.severity import Severity
 from notify_helpers import (
     GOOGLE_PEM,
     GOOGLE_SHA256,
@@ -43,66 +48,92 @@ TESTS = Path(__file__).parent
 FAST = Backoff(base=0.05, cap=0.3, rng=random.Random(6))
 
 
-def keys_in(store: Store) -> dict[str, str]:
-    with store._read() as conn:
-        return dict(conn.execute(select(deliveries.c.idempotency_key, deliveries.c.status)).all())
+def keys_in(db: Path) -> dict[str, str]:
+    """Every delivery's idempotency key and status, straight from the database file."""
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT idempotency_key, status FROM deliveries").fetchall())
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A health event as the outbox queues it."""
+
+    event: dict
+
+    @property
+    def kind(self) -> str:
+        return self.event["event"]
+
+    @property
+    def severity(self) -> Severity:
+        return Severity(self.event["severity"])
+
+    def to_json(self) -> dict:
+        return dict(self.event)
+
+
+def queue(store: Store, event: dict, identity: str, routes: Sequence[Route]) -> int:
+    return store.outbox.enqueue_event(Queued(event), identity, routes)
 
 
 def test_deliveries_commit_with_their_alert_and_follow_the_filters(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "ct.db")
+    db = tmp_path / "ct.db"
+    store = open_store(db)
     everything = JsonlChannel("archive", str(tmp_path / "a.jsonl"))
-    critical_only = StdoutChannel("stdout#1", min_severity="critical")
+    critical_only = StdoutChannel("stdout#1", min_severity=Severity.CRITICAL)
     other_watch = StdoutChannel("stdout#2", watches=("cloudflare",))
-    outbox = StoreOutbox(store, [everything, critical_only, other_watch])
-    commit(store, [[Finding("google")], [Finding("google", severity="high")], []])
+    routes = [everything, critical_only, other_watch]
+    outbox = store.outbox
+    commit(store, [[Finding("google")], [Finding("google", severity="high")], []], routes=routes)
     alerts = {a["id"]: a for a in store.list_alerts()}
     assert sorted(alerts) == [1, 2]
-    pending = {(d.channel, d.event["id"]): d for d in outbox.pending(100)}
+    pending = {(d.channel, d.payload["id"]): d for d in outbox.pending(100)}
     assert sorted(pending) == [("archive", 1), ("archive", 2), ("stdout#1", 1)]
     first = pending[("archive", 1)]
     # The payload is the alert exactly as `alerts --json` shows it, plus the private fields.
-    assert public_view(first.event) == alerts[1]
-    assert first.event["_pem"].replace("\n", "") == GOOGLE_PEM.replace("\n", "")
-    assert first.event["_tbs_sha256"] == GOOGLE_TBS and alerts[1]["sha256"] == [GOOGLE_SHA256]
-    assert first.event["_subject"].startswith("CN=www.google.com,")
+    assert public_view(first.payload) == alerts[1]
+    assert first.payload["_pem"].replace("\n", "") == GOOGLE_PEM.replace("\n", "")
+    assert first.payload["_tbs_sha256"] == GOOGLE_TBS and alerts[1]["sha256"] == [GOOGLE_SHA256]
+    assert first.payload["_subject"].startswith("CN=www.google.com,")
     assert first.idempotency_key.startswith("ctsentinel-alert-") and len(set(pending.values())) == 3
     # The same certificate seen again (another log entry) grows the alert but queues nothing new.
-    before = keys_in(store)
-    commit(store, [[Finding("google")]], real_at=None)
+    before = keys_in(db)
+    commit(store, [[Finding("google")]], real_at=None, routes=routes)
     commit_again = store.list_alerts()
     assert len(commit_again) == 3  # entry 3 is a new (made-up) certificate: one more alert
-    assert len(keys_in(store)) == len(before) + 2  # archive + stdout#1 for it, nothing for the old ones
+    assert len(keys_in(db)) == len(before) + 2  # archive + stdout#1 for it, nothing for the old ones
     store.close()
 
 
 def test_no_routes_no_deliveries_and_a_failed_batch_queues_nothing(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "ct.db")
-    commit(store, [[Finding("google")]])
-    assert keys_in(store) == {}
-    outbox = StoreOutbox(store, [StdoutChannel("s")])
+    db = tmp_path / "ct.db"
+    store = open_store(db)
+    commit(store, [[Finding("google")]], routes=())
+    assert keys_in(db) == {}
     # A batch at a stale position (a retry of the committed one) is refused whole: no alert, no delivery.
     state = store.log_state(LOG_ID)
     assert state is not None and state.compact_range is not None
     stale = StoredEntry(0, "x509", 0, fake_record(99), None, [Finding("google")])  # type: ignore[list-item]
     with pytest.raises(StoreError, match="refused"):
-        store.commit_batch(CommitBatch(LOG_ID, 0, 1, state.compact_range, Head(1), [stale]))
+        store.commit_batch(
+            CommitBatch(LOG_ID, 0, 1, state.compact_range, Head(1), [stale]), [StdoutChannel("s")]
+        )
     assert len(store.list_alerts()) == 1
-    assert outbox.pending(10) == []
+    assert store.outbox.pending(10) == []
     store.close()
 
 
 def test_idempotency_keys_are_stable_across_databases(tmp_path: Path) -> None:
     a, b = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
-    StoreOutbox(a, [StdoutChannel("s")])
-    StoreOutbox(b, [StdoutChannel("s")])
-    commit(a, [[Finding("google")]])
+    routes = [StdoutChannel("s")]
+    commit(a, [[Finding("google")]], routes=routes)
     # In `b` the same certificate arrives later, at another position and as another alert id.
-    commit(b, [[Finding("google")], [Finding("google")]], real_at=None)
-    b_only = set(keys_in(b))
-    commit(b, [[Finding("google")]], real_at=2)
+    commit(b, [[Finding("google")], [Finding("google")]], real_at=None, routes=routes)
+    b_only = set(keys_in(tmp_path / "b.db"))
+    commit(b, [[Finding("google")]], real_at=2, routes=routes)
     store_b_state = b.log_state(LOG_ID)
     assert store_b_state is not None and store_b_state.position == 3
-    (key_a,) = keys_in(a)
+    (key_a,) = keys_in(tmp_path / "a.db")
     issuance = issuance_key(record_from_der(GOOGLE_DER))
     assert key_a == idempotency_key("alert", f"google\x00{issuance}", "s")
     assert (
@@ -110,7 +141,7 @@ def test_idempotency_keys_are_stable_across_databases(tmp_path: Path) -> None:
         == "ctsentinel-alert-"
         + hashlib.sha256(f"alert\x00google\x00{issuance}\x00s".encode()).hexdigest()[:40]
     )
-    assert key_a not in b_only and key_a in keys_in(b)
+    assert key_a not in b_only and key_a in keys_in(tmp_path / "b.db")
     assert [a["id"] for a in b.list_alerts() if a["sha256"] == [GOOGLE_SHA256]] == [3]
     # Another channel, another key; the same alert for another watch, another key.
     assert idempotency_key("alert", f"google\x00{issuance}", "t") != key_a
@@ -120,20 +151,21 @@ def test_idempotency_keys_are_stable_across_databases(tmp_path: Path) -> None:
 
 
 def test_receiver_down_then_back_gets_every_alert_once(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "ct.db")
+    db = tmp_path / "ct.db"
+    store = open_store(db)
     port = free_port()
     hook = WebhookChannel("hook", f"http://127.0.0.1:{port}/hook", secret="k", timeout=2)
-    outbox = StoreOutbox(store, [hook])
-    commit(store, [[Finding("google")]] + [[Finding("google")] for _ in range(24)])
+    outbox = store.outbox
+    commit(store, [[Finding("google")]] + [[Finding("google")] for _ in range(24)], routes=[hook])
 
     async def go() -> HookReceiver:
         receiver = HookReceiver(secret="k", port=port)
         sender = Sender(outbox, [hook], backoff=FAST)
         down = await sender.drain(0.4)  # nobody listens: every attempt fails, all stay pending
         assert len(down) == 25
-        assert {d["status"] for d in outbox.undelivered()} == {"pending"}
+        assert {d.status for d in outbox.undelivered()} == {"pending"}
         assert all(
-            d["attempts"] >= 1 and ": cannot connect: " in d["last_error"] for d in outbox.undelivered()
+            d.attempts >= 1 and ": cannot connect: " in str(d.last_error) for d in outbox.undelivered()
         )
         receiver.fail_next = 10  # back, but failing a while longer
         await receiver.start()
@@ -146,26 +178,24 @@ def test_receiver_down_then_back_gets_every_alert_once(tmp_path: Path) -> None:
 
     receiver = asyncio.run(go())
     counts = receiver.counts()
-    assert set(counts) == set(keys_in(store)) and set(counts.values()) == {1}
+    assert set(counts) == set(keys_in(db)) and set(counts.values()) == {1}
     assert sorted(body["id"] for _, body, _ in receiver.accepted) == list(range(1, 26))
     assert outbox.counts() == {"pending": 0, "delivered": 25, "failed": 0}
     assert outbox.undelivered() == []
     status = outbox.delivery_status([1])[1]
-    assert (
-        status[0]["channel"] == "hook" and status[0]["status"] == "delivered" and status[0]["attempts"] >= 1
-    )
+    assert status[0].channel == "hook" and status[0].status == "delivered" and status[0].attempts >= 1
     store.close()
 
 
 def test_health_events_are_queued_once_per_occurrence(tmp_path: Path) -> None:
     store = open_store(tmp_path / "ct.db")
-    outbox = StoreOutbox(store, [StdoutChannel("loud"), StdoutChannel("quiet", min_severity="critical")])
-    event = health_event(LOG_URL, "misbehaving", "fork at tree size 5", severity="critical")
-    assert outbox.enqueue_event(event, f"{LOG_URL} fork 5") == 2
-    assert outbox.enqueue_event(event, f"{LOG_URL} fork 5") == 0
-    behind = health_event(LOG_URL, "behind", "3h behind", severity="high")
-    assert outbox.enqueue_event(behind, f"{LOG_URL} behind 2026-11-27T06") == 1
-    assert sorted((d.channel, d.event["problem"]) for d in outbox.pending(10)) == [
+    routes = [StdoutChannel("loud"), StdoutChannel("quiet", min_severity=Severity.CRITICAL)]
+    event = health_event(LOG_URL, "misbehaving", "fork at tree size 5", severity=Severity.CRITICAL)
+    assert queue(store, event, f"{LOG_URL} fork 5", routes) == 2
+    assert queue(store, event, f"{LOG_URL} fork 5", routes) == 0
+    behind = health_event(LOG_URL, "behind", "3h behind", severity=Severity.HIGH)
+    assert queue(store, behind, f"{LOG_URL} behind 2026-11-27T06", routes) == 1
+    assert sorted((d.channel, d.payload["problem"]) for d in store.outbox.pending(10)) == [
         ("loud", "behind"),
         ("loud", "misbehaving"),
         ("quiet", "misbehaving"),
@@ -175,32 +205,32 @@ def test_health_events_are_queued_once_per_occurrence(tmp_path: Path) -> None:
 
 def test_unconfigured_channel_fails_visibly(tmp_path: Path) -> None:
     store = open_store(tmp_path / "ct.db")
-    StoreOutbox(store, [StdoutChannel("removed-later")])
-    commit(store, [[Finding("google")]])
-    outbox = StoreOutbox(store)  # the next run's config no longer has that channel
+    commit(store, [[Finding("google")]], routes=[StdoutChannel("removed-later")])
+    outbox = store.outbox  # the next run's config no longer has that channel
     left = asyncio.run(Sender(outbox, [StdoutChannel("stdout#1")], backoff=FAST).drain(2))
     assert left == []
     (row,) = outbox.undelivered()
-    assert row["status"] == "failed" and row["alert"] == 1
-    assert row["last_error"] == "channel removed-later is no longer configured"
+    assert row.status == "failed" and row.alert == 1
+    assert row.last_error == "channel removed-later is no longer configured"
     assert outbox.counts()["failed"] == 1
     store.close()
 
 
 def test_undelivered_lines_and_prune(tmp_path: Path) -> None:
     store = open_store(tmp_path / "ct.db")
-    outbox = StoreOutbox(store, [StdoutChannel("ok"), StdoutChannel("gone\x1b[2J")])
-    commit(store, [[Finding("google")]])
-    outbox.enqueue_event(health_event(LOG_URL, "behind", "3h"), "x")
+    routes = [StdoutChannel("ok"), StdoutChannel("gone\x1b[2J")]
+    outbox = store.outbox
+    commit(store, [[Finding("google")]], routes=routes)
+    queue(store, health_event(LOG_URL, "behind", "3h"), "x", routes)
 
     class Refusing(StdoutChannel):
         async def deliver(self, event: dict, idempotency_key: str) -> None:
             raise DeliveryError("webhook http://h/: HTTP 503")
 
-    sender = Sender(StoreOutbox(store), [StdoutChannel("ok"), Refusing("gone\x1b[2J")], backoff=FAST)
+    sender = Sender(store.outbox, [StdoutChannel("ok"), Refusing("gone\x1b[2J")], backoff=FAST)
     asyncio.run(sender.deliver_due())
     rows = outbox.undelivered()
-    assert [(r["alert"], r["status"], r["attempts"]) for r in rows] == [
+    assert [(r.alert, r.status, r.attempts) for r in rows] == [
         (1, "pending", 1),
         (None, "pending", 1),
     ]
@@ -225,13 +255,11 @@ def test_migration_from_version_1_adds_the_outbox(tmp_path: Path) -> None:
     engine.dispose()
     store = open_store(path)
     assert LATEST >= 2
-    with store._read() as conn:
-        assert inspect(conn).has_table("deliveries")
-        versions = conn.execute(select(schema_version.c.version)).scalars().all()
+    with sqlite3.connect(path) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
     assert versions[:2] == [1, 2]
-    StoreOutbox(store, [StdoutChannel("s")])
-    commit(store, [[Finding("google")]])
-    assert len(keys_in(store)) == 1
+    commit(store, [[Finding("google")]], routes=[StdoutChannel("s")])
+    assert len(keys_in(path)) == 1
     store.close()
 
 
@@ -239,18 +267,16 @@ CHILD = """
 import asyncio, sys, time
 sys.path.insert(0, {tests!r})
 from notify_store import Finding, commit, open_store
-from ctsentinel.notify import Backoff, Sender
+from ctsentinel.notify import Sender
 from ctsentinel.notify.webhook import WebhookChannel
-from ctsentinel.store.keys import issuance_key
-from ctsentinel.store.outbox import StoreOutbox
+from ctsentinel.retry import Backoff
 
 store = open_store({db!r})
 hook = WebhookChannel("hook", {url!r}, secret="k", timeout=60)
-outbox = StoreOutbox(store, [hook])
-commit(store, [[Finding("google")], [Finding("google")], [Finding("google")]])
+commit(store, [[Finding("google")], [Finding("google")], [Finding("google")]], routes=[hook])
 print("committed", flush=True)
 if {send!r}:
-    asyncio.run(Sender(outbox, [hook], backoff=Backoff(base=0.05, cap=0.1)).drain(60))
+    asyncio.run(Sender(store.outbox, [hook], backoff=Backoff(base=0.05, cap=0.1)).drain(60))
 time.sleep(60)
 """
 
@@ -283,7 +309,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, moment: str) -> None:
         # The next process: same database, same config.
         store = open_store(db)
         hook = WebhookChannel("hook", receiver.url, secret="k", timeout=5)
-        outbox = StoreOutbox(store, [hook])
+        outbox = store.outbox
         assert len(outbox.pending(10)) == 3
         sender = Sender(outbox, [hook], backoff=FAST)
 
@@ -299,7 +325,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, moment: str) -> None:
                 break
             time.sleep(0.02)
         counts = receiver.counts()
-        assert set(counts) == set(keys_in(store)) and len(counts) == 3
+        assert set(counts) == set(keys_in(db)) and len(counts) == 3
         if send:
             # The requests in flight at the kill were completed by the receiver after the sender died, and
             # came again from the next process with the same key (and body): the receiver drops the repeat.

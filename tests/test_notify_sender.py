@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctsentinel.notify import Backoff, Channel, DeliveryError, MemoryOutbox, Sender
-from ctsentinel.notify.sender import PendingDelivery
+from ctsentinel.notify import Channel, DeliveryError, MemoryOutbox, Sender
 from ctsentinel.notify.webhook import WebhookChannel
+from ctsentinel.retry import Backoff
+from ctsentinel.store import PendingDelivery
 from notify_helpers import HookReceiver, alert_event, free_port
 
 FAST = Backoff(base=0.02, cap=0.2, rng=random.Random(6))
@@ -152,19 +153,20 @@ def test_run_loop_delivers_new_items_when_woken_and_stops() -> None:
 @given(
     base=st.floats(0.001, 10),
     cap=st.floats(0.01, 1000),
-    failures=st.integers(0, 200),
+    failures=st.integers(1, 200),
     seed=st.integers(0, 2**32),
 )
 def test_full_jitter_bounds(base: float, cap: float, failures: int, seed: int) -> None:
+    """After the n-th failure the wait is within [0, min(cap, base * 2**(n-1))]."""
     backoff = Backoff(base=base, cap=cap, rng=random.Random(seed))
     delay = backoff.delay(failures)
-    assert 0.0 <= delay <= min(cap, base * 2**failures)
+    assert 0.0 <= delay <= min(cap, base * 2 ** (failures - 1))
 
 
 def test_full_jitter_spreads_and_grows() -> None:
     backoff = Backoff(base=1.0, cap=64.0, rng=random.Random(7))
-    early = [backoff.delay(0) for _ in range(2000)]
-    late = [backoff.delay(10) for _ in range(2000)]
+    early = [backoff.delay(1) for _ in range(2000)]
+    late = [backoff.delay(11) for _ in range(2000)]
     assert max(early) <= 1.0 and 0.45 < sum(early) / len(early) < 0.55
     assert max(late) <= 64.0 and 29 < sum(late) / len(late) < 35  # capped at 64, mean ~32
     assert len({round(d, 3) for d in late}) > 1500  # jitter: no herd of identical retry times

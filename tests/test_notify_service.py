@@ -17,15 +17,15 @@ import pytest
 from ctsentinel.config import parse_config
 from ctsentinel.errors import UserError
 from ctsentinel.notify import (
-    Backoff,
     Notifier,
-    PendingDelivery,
     build_channels,
     lag_events,
     leftover_lines,
     misbehaviour_event,
 )
 from ctsentinel.notify.health import duration
+from ctsentinel.retry import Backoff
+from ctsentinel.store import PendingDelivery
 from notify_helpers import HookReceiver, free_port
 from notify_store import LOG_URL, Finding, commit, open_store
 
@@ -80,8 +80,9 @@ def test_notifier_end_to_end_on_the_store_thread(tmp_path: Path) -> None:
 
             return loop.run_in_executor(store_thread, traced)
 
-        notifier = Notifier.from_config(store, config, offload=offload)
-        await offload(lambda: commit(store, [[Finding("google")], [Finding("google", severity="high")]]))
+        notifier = Notifier.from_settings(store, config.notify, offload=offload)
+        findings = [[Finding("google")], [Finding("google", severity="high")]]
+        await offload(lambda: commit(store, findings, routes=notifier.routes))
         await notifier.report(*misbehaviour_event(LOG_URL, "fork", "two roots at size 5"))
         await notifier.report(*misbehaviour_event(LOG_URL, "fork", "two roots at size 5"))  # same: once
         # Receiver down: --once gives up at its deadline and says what is left.

@@ -15,6 +15,7 @@ from ctsentinel.certs.decode import record_from_der
 from ctsentinel.config import IssuerRule, WatchConfig
 from ctsentinel.store import Store, StoreError
 from ctsentinel.watch import Finding, Watchlist
+from ctsentinel.watch.severity import Severity
 from store_certs import Feed, issue, log_info, make_ca, pair_entries
 
 DATA = Path(__file__).parent / "data" / "store"
@@ -209,20 +210,23 @@ def test_unknown_severity_is_refused_with_nothing_written(store: Store) -> None:
     assert store.counts()["certificates"] == 0
 
 
-def test_alert_hook_runs_in_the_batch_transaction(store: Store) -> None:
-    """The issue-6 outbox enqueues from here: a hook that fails takes the whole batch with it."""
+def test_deliveries_are_queued_in_the_batch_transaction(store: Store) -> None:
+    """The outbox enqueues inside the commit: a route that fails takes the whole batch with it."""
     i = issue(make_ca("Hook CA"), ["hook.example"])
-    seen: list[list[int]] = []
+    seen: list[tuple[str, str | None]] = []
 
-    def hook(conn: object, ids: list[int], now: object) -> None:
-        seen.append(ids)
-        raise RuntimeError("outbox down")
+    class Broken:
+        key = "broken"
 
-    store.alert_hooks.append(hook)
+        def accepts(self, severity: Severity, watch: str | None) -> bool:
+            seen.append((severity, watch))
+            raise RuntimeError("outbox down")
+
     feed = Feed(store, log_info("eta"))
+    findings = [Finding("w", "unauthorized_issuer", "critical", ("hook.example",))]
     with pytest.raises(RuntimeError):
-        feed.commit(pair_entries(i, [Finding("w", "unauthorized_issuer", "critical", ("hook.example",))]))
-    assert seen == [[1]]
+        feed.commit(pair_entries(i, findings), routes=[Broken()])
+    assert seen == [("critical", "w")]
     assert store.list_alerts() == [] and store.counts()["log_entries"] == 0
     state = store.log_state(feed.info.log_id)
     assert state is not None and state.position == 0

@@ -97,7 +97,7 @@ def test_same_batch_twice_is_refused_and_changes_nothing(store: Store, tmp_path:
     batch = feed.commit(pair_entries(i, [finding]))
     before = _dump(tmp_path / "ct.db")
     with pytest.raises(StoreError) as err:
-        store.commit_batch(batch)
+        store.commit_batch(batch, ())
     assert "\n" not in str(err.value)
     assert "refused: the log is at position 2; nothing committed" in str(err.value)
     assert _dump(tmp_path / "ct.db") == before
@@ -112,15 +112,15 @@ def test_batch_must_start_at_the_position(store: Store, tmp_path: Path) -> None:
     ahead = dataclasses.replace(skipping, start=6)  # a gap of one entry would lose it
     before = _dump(tmp_path / "ct.db")
     with pytest.raises(StoreError, match=r"batch \[6, 8\) refused: the log is at position 5"):
-        store.commit_batch(ahead)
+        store.commit_batch(ahead, ())
     unknown = dataclasses.replace(skipping, log_id=b"\x07" * 32)
     with pytest.raises(StoreError, match="not in the store"):
-        store.commit_batch(unknown)
+        store.commit_batch(unknown, ())
     info = log_info("unstarted")
     store.sync_logs([info])
     before = _dump(tmp_path / "ct.db")
     with pytest.raises(StoreError, match="not started"):
-        store.commit_batch(dataclasses.replace(skipping, log_id=info.log_id))
+        store.commit_batch(dataclasses.replace(skipping, log_id=info.log_id), ())
     assert _dump(tmp_path / "ct.db") == before
 
 
@@ -163,16 +163,16 @@ def test_failed_commit_leaves_nothing(store: Store, tmp_path: Path) -> None:
 
     broken_entries = [*batch.entries[:1], dataclasses.replace(batch.entries[1], findings=[Exploding()])]
     with pytest.raises(RuntimeError, match="injected failure"):
-        store.commit_batch(dataclasses.replace(batch, entries=broken_entries))
+        store.commit_batch(dataclasses.replace(batch, entries=broken_entries), ())
     assert _dump(tmp_path / "ct.db") == before
     bad_type = [dataclasses.replace(batch.entries[0], entry_type="x509_entry")]
     with pytest.raises(StoreError, match="has type 'x509_entry'"):
-        store.commit_batch(dataclasses.replace(batch, entries=bad_type))
+        store.commit_batch(dataclasses.replace(batch, entries=bad_type), ())
     out_of_range = [dataclasses.replace(batch.entries[0], index=4)]
     with pytest.raises(StoreError, match="index 4 is out of range"):
-        store.commit_batch(dataclasses.replace(batch, entries=out_of_range))
+        store.commit_batch(dataclasses.replace(batch, entries=out_of_range), ())
     assert _dump(tmp_path / "ct.db") == before
-    store.commit_batch(batch)  # the intact batch still goes in afterwards
+    store.commit_batch(batch, ())  # the intact batch still goes in afterwards
     assert store.counts()["log_entries"] == 2
 
 
@@ -180,11 +180,11 @@ def test_commit_checks_its_range_and_head(store: Store) -> None:
     feed = Feed(store, log_info("elm"))
     batch = feed.batch([], gap=4)
     with pytest.raises(StoreError, match="compact range has size 4, expected 5"):
-        store.commit_batch(dataclasses.replace(batch, end=5))
+        store.commit_batch(dataclasses.replace(batch, end=5), ())
     with pytest.raises(StoreError, match="does not decode"):
-        store.commit_batch(dataclasses.replace(batch, compact_range=batch.compact_range[:-1]))
+        store.commit_batch(dataclasses.replace(batch, compact_range=batch.compact_range[:-1]), ())
     with pytest.raises(StoreError, match="beyond its head of size 3"):
-        store.commit_batch(dataclasses.replace(batch, head=head(3, b"\0" * 32)))
+        store.commit_batch(dataclasses.replace(batch, head=head(3, b"\0" * 32)), ())
 
 
 def test_tree_heads_are_idempotent_and_verified_head_only_moves_forward(store: Store) -> None:

@@ -47,7 +47,7 @@ def navigli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, l
             )
             cr.append(leaf_hash(leaf.merkle_tree_leaf()))
         store.commit_batch(
-            CommitBatch(info.log_id, start, cr.size, cr.to_bytes(), head(cr.size, cr.root()), entries)
+            CommitBatch(info.log_id, start, cr.size, cr.to_bytes(), head(cr.size, cr.root()), entries), ()
         )
     yield store, names
     store.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctsentinel.store import Store, StoreError
+from ctsentinel.store.engine import make_engine
 from ctsentinel.store.migrations import LATEST
 
 TABLES = {
@@ -104,11 +105,14 @@ def test_failed_migration_rolls_back_everything(tmp_path: Path, monkeypatch: pyt
 
 def test_sqlite_is_wal_with_foreign_keys(tmp_path: Path) -> None:
     db = tmp_path / "ct.db"
-    with Store.open(str(db)) as store, store._read() as conn:
+    Store.open(str(db)).close()
+    engine = make_engine(str(db))  # the engine every Store connection comes from
+    with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    engine.dispose()
 
 
 @pytest.mark.parametrize(

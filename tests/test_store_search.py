@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 
 from ctsentinel.errors import UserError
 from ctsentinel.store import QueryError, Store, parse_query
@@ -37,7 +40,8 @@ RECORD_KEYS = [
 class World:
     """One store holding a handful of issuances; `names` maps a label to its issuance."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, path: Path) -> None:
+        self.path = path
         self.store = store
         self.fina = make_ca("Fina RDC 2020", "Financijska agencija")
         self.other = make_ca("Other 100% CA", "Other")
@@ -75,8 +79,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    store = Store.open(str(tmp_path_factory.mktemp("search") / "ct.db"))
-    yield World(store)
+    path = tmp_path_factory.mktemp("search") / "ct.db"
+    store = Store.open(str(path))
+    yield World(store, path)
     store.close()
 
 
@@ -244,7 +249,8 @@ def _random_ip() -> str:
 
 
 class Random:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, path: Path) -> None:
+        self.path = path
         self.store = store
         ca = make_ca("Property CA")
         self.items: list[tuple[Issuance, list[str], list[str]]] = []
@@ -262,8 +268,9 @@ class Random:
 
 @pytest.fixture(scope="module")
 def randomized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Random]:
-    store = Store.open(str(tmp_path_factory.mktemp("property") / "ct.db"))
-    yield Random(store)
+    path = tmp_path_factory.mktemp("property") / "ct.db"
+    store = Store.open(str(path))
+    yield Random(store, path)
     store.close()
 
 
@@ -337,12 +344,12 @@ def test_reverse_name_is_an_involution_keeping_subdomains_adjacent(name: str) ->
 def test_searches_are_index_range_scans(world: World, query: str, plan: str) -> None:
     from ctsentinel.store.search import _matching
 
-    with world.store._read() as conn:
-        compiled = _matching(parse_query(query)).limit(10).compile(dialect=conn.dialect)
-        params = compiled.construct_params()
-        steps = conn.exec_driver_sql(
+    compiled = _matching(parse_query(query)).limit(10).compile(dialect=sqlite.dialect())
+    params = compiled.construct_params()
+    with sqlite3.connect(world.path) as conn:
+        steps = conn.execute(
             "EXPLAIN QUERY PLAN " + str(compiled), tuple(params[k] for k in compiled.positiontup or ())
-        ).all()
+        ).fetchall()
     details = [str(step[3]) for step in steps]
     assert plan in details
     assert not any(d.startswith("SCAN cert_names") or d.startswith("SCAN cert_ips") for d in details)

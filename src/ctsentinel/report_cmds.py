@@ -48,12 +48,11 @@ def _entries_text(entries: object) -> str:
 
 def alerts_command(args: argparse.Namespace) -> int:
     from ctsentinel.notify import undelivered_lines
-    from ctsentinel.store.outbox import StoreOutbox
 
     with _store(args) as store:
         alerts = store.list_alerts()
         # A channel that keeps failing must be seen where the operator looks at alerts, not dropped.
-        pending = undelivered_lines(StoreOutbox(store).undelivered())
+        pending = undelivered_lines(store.outbox.undelivered())
     if args.json:
         print(json.dumps(alerts, indent=2))
         for line in pending:  # the JSON contract stays exact on stdout; the problem goes to stderr

@@ -73,6 +73,7 @@ class Monitor:
         self._tasks: dict[bytes, tuple[LogWorker, asyncio.Task[None]]] = {}
         self._signals = 0
         self._notifier: Notifier | None = None
+        self._gateway: StoreGateway | None = None
         self._hangup = asyncio.Event()  # SIGHUP: reload the config
         self._refresh_now = asyncio.Event()  # a reload changed the log selection
         self._sender: asyncio.Task[None] | None = None
@@ -87,15 +88,13 @@ class Monitor:
         def offload(fn: Callable[[], Any]) -> Any:
             return loop.run_in_executor(self._store_thread, fn)
 
-        gateway = StoreGateway(store, offload)
         try:
-            # Built before any commit: from here on every alert a batch creates gets its deliveries queued
-            # in the same transaction (the durable outbox).
-            self._notifier = notifier = Notifier.from_config(store, self.config, offload=offload)
+            self._notifier = notifier = Notifier.from_settings(store, self.config.notify, offload=offload)
         except BaseException:
             await loop.run_in_executor(None, self._store_thread.shutdown, True)
             store.close()
             raise
+        self._gateway = gateway = StoreGateway(store, offload, notifier.routes)
         pool = DecodePool(
             self.config.monitor.decode_processes, self._matcher(), self.config.monitor.store == "all"
         )
@@ -339,14 +338,16 @@ class Monitor:
             raise UserError(f"database changed to {new.database!r}: that needs a restart")
         notifier = None
         if new.notify != old.notify:
-            notifier = Notifier.from_config(store, new, offload=offload)  # UserError before anything changes
+            # UserError before anything changes
+            notifier = Notifier.from_settings(store, new.notify, offload=offload)
         self.config = new
         if new.watches != old.watches or new.monitor.store != old.monitor.store:
             pool.set_matcher(self._matcher(), new.monitor.store == "all")
         if notifier is not None and self._notifier is not None:
             previous, previous_sender = self._notifier, self._sender
-            # Stop queueing to the old channels before the new ones start taking alerts.
-            await offload(previous.outbox.detach)
+            # Commits from here on queue to the new channels.
+            if self._gateway is not None:
+                self._gateway.routes = notifier.routes
             self._notifier = notifier
             self._sender = asyncio.create_task(notifier.run(self.stop))
             if previous_sender is not None:

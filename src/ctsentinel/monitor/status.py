@@ -113,13 +113,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def logs_command(config: Config, *, as_json: bool) -> int:
     from ctsentinel.notify import undelivered_lines
-    from ctsentinel.store.outbox import StoreOutbox
 
     store = Store.open(config.database)
     try:
         rows = collect(store)
         # Alerts that never reached anyone must be seen wherever the operator looks at the monitor's health.
-        pending = undelivered_lines(StoreOutbox(store).undelivered()) if not as_json else []
+        pending = undelivered_lines(store.outbox.undelivered()) if not as_json else []
     finally:
         store.close()
     if as_json:

@@ -22,7 +22,7 @@ from ctsentinel.logs.client import LogClient, RawEntry
 from ctsentinel.logs.loglist import LogInfo
 from ctsentinel.monitor.decode_pool import DecodePool, RawItem
 from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_signature
-from ctsentinel.store import CommitBatch, LogState, Store, StoredEntry
+from ctsentinel.store import CommitBatch, LogState, Route, Store, StoredEntry
 
 T = TypeVar("T")
 _Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
@@ -42,11 +42,15 @@ class StoredHead:
 
 class StoreGateway:
     """Every store call runs on one thread, in order: SQLite has one writer, and the event loop never
-    waits on the disk."""
+    waits on the disk. `routes` are where commits queue their alerts' deliveries (the notifier's
+    channels; replaced when a reload changes them)."""
 
-    def __init__(self, store: Store, run: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
+    def __init__(
+        self, store: Store, run: Callable[[Callable[[], Any]], Awaitable[Any]], routes: Sequence[Route]
+    ) -> None:
         self.store = store
         self._run = run
+        self.routes = tuple(routes)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         result: T = await self._run(lambda: fn(*args, **kwargs))
@@ -293,7 +297,7 @@ class LogWorker:
         )
         # Shielded: once handed to the store thread the transaction completes or rolls back as a whole,
         # and the in-memory state must follow what the database did.
-        await asyncio.shield(self.store.call(self.store.store.commit_batch, batch))
+        await asyncio.shield(self.store.call(self.store.store.commit_batch, batch, self.store.routes))
         assert self.verifier is not None
         self.verifier.advance(chunk)
         self.result.entries += chunk.end - chunk.start

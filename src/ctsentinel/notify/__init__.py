@@ -5,13 +5,12 @@ render.py    readable text of an event (terminal, mail), hostile certificate tex
 <kind>.py    one module per channel kind
 factory.py   channels from the config's [[notify]] tables, options validated
 sender.py    the retry loop over an Outbox: backoff with full jitter, marked done only once accepted
-memory.py    an in-memory Outbox (tests, one-off deliveries); the durable one is store/outbox.py
+memory.py    an in-memory Outbox (tests, one-off deliveries); the durable one is store.Outbox
 health.py    log-health events: misbehaviour, a log fallen behind
-service.py   Notifier: what the monitor holds (channels + store outbox + sender)
+service.py   Notifier: what the monitor holds (channels, which are the routes of its commits, + sender)
 """
 
 from ctsentinel.notify.base import (
-    SEVERITY_ORDER,
     Channel,
     DeliveryError,
     Event,
@@ -22,19 +21,16 @@ from ctsentinel.notify.base import (
 from ctsentinel.notify.factory import build_channel, build_channels
 from ctsentinel.notify.health import lag_events, misbehaviour_event
 from ctsentinel.notify.memory import MemoryOutbox
-from ctsentinel.notify.sender import Backoff, Outbox, PendingDelivery, Sender
+from ctsentinel.notify.sender import Outbox, Sender
 from ctsentinel.notify.service import Notifier, leftover_lines, undelivered_lines
 
 __all__ = [
-    "SEVERITY_ORDER",
-    "Backoff",
     "Channel",
     "DeliveryError",
     "Event",
     "MemoryOutbox",
     "Notifier",
     "Outbox",
-    "PendingDelivery",
     "Sender",
     "build_channel",
     "build_channels",

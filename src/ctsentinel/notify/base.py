@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ctsentinel.errors import Error
+from ctsentinel.timefmt import rfc3339
+from ctsentinel.watch.severity import Severity
 
 Event = dict[str, Any]
 
-SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 HEALTH_EVENT = "log_health"
 
 
@@ -42,20 +43,19 @@ def public_view(event: Mapping[str, Any]) -> Event:
 
 
 def health_event(
-    log: str, problem: str, detail: str, severity: str = "high", time: datetime | None = None
+    log: str, problem: str, detail: str, severity: Severity = Severity.HIGH, time: datetime | None = None
 ) -> Event:
     """A log-health event: `problem` is e.g. "misbehaving" (with the misbehaviour kind in `detail`) or
     "behind" (the log fell behind by more than the configured time)."""
-    if severity not in SEVERITY_ORDER:
-        raise ValueError(f"health event severity {severity!r} is not one of {', '.join(SEVERITY_ORDER)}")
-    when = (time or datetime.now(UTC)).astimezone(UTC)
+    if not Severity(severity).is_alert:
+        raise ValueError(f"health event severity {severity!r} is not one of {', '.join(Severity.alerting())}")
     return {
         "event": HEALTH_EVENT,
         "log": log,
         "problem": problem,
         "detail": detail,
-        "severity": severity,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "severity": str(severity),
+        "time": rfc3339(time or datetime.now(UTC)),
     }
 
 
@@ -65,22 +65,21 @@ class Channel(ABC):
     kind: str = ""
     # Deliveries to one channel in flight at once; 1 keeps file and terminal output in order.
     concurrency: int = 1
-    # Retry after the n-th failure within uniform [0, min(retry_cap, retry_base * 2**n)) seconds.
+    # Retry after the n-th failure (n >= 1) within uniform [0, min(retry_cap, retry_base * 2**(n-1))) s.
     retry_base: float = 2.0
     retry_cap: float = 600.0
 
-    def __init__(self, key: str, min_severity: str = "low", watches: Sequence[str] = ()) -> None:
+    def __init__(self, key: str, min_severity: Severity = Severity.LOW, watches: Sequence[str] = ()) -> None:
         self.key = key
-        self.min_severity = min_severity
+        self.min_severity = Severity(min_severity)
         self.watches = tuple(watches)
 
-    def accepts(self, event: Mapping[str, Any]) -> bool:
-        """The per-channel filters: minimum severity (health events by their own severity) and watch names
-        (health events concern every watch, so a watch filter lets them through)."""
-        rank = SEVERITY_ORDER.get(str(event.get("severity")))
-        if rank is None or rank < SEVERITY_ORDER[self.min_severity]:
+    def accepts(self, severity: Severity, watch: str | None) -> bool:
+        """The per-channel filters: minimum severity and watch names. `watch` is None for a log-health
+        event, which concerns every watch, so a watch filter lets it through."""
+        if not severity.is_alert or not severity.at_least(self.min_severity):
             return False
-        return is_health(event) or not self.watches or event.get("watch") in self.watches
+        return watch is None or not self.watches or watch in self.watches
 
     @abstractmethod
     async def deliver(self, event: Event, idempotency_key: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ctsentinel.notify.base import Channel, DeliveryError, Event, is_health, public_view
 from ctsentinel.notify.render import summary, text_block
+from ctsentinel.watch.severity import Severity
 
 SUBJECT_LIMIT = 150
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class EmailChannel(Channel):
         password: str | None = None,
         cafile: str | None = None,
         timeout: float = 30.0,
-        min_severity: str = "low",
+        min_severity: Severity = Severity.LOW,
         watches: Sequence[str] = (),
     ) -> None:
         super().__init__(key, min_severity, watches)

@@ -27,6 +27,7 @@ from typing import Any
 from ctsentinel.notify.base import Channel, DeliveryError, Event, is_health, one_line, public_view
 from ctsentinel.notify.render import summary
 from ctsentinel.terminal import safe_text
+from ctsentinel.watch.severity import Severity
 
 STDERR_LIMIT = 64 * 1024
 
@@ -98,7 +99,7 @@ class ExecChannel(Channel):
         *,
         timeout: float = 30.0,
         concurrency: int = 1,
-        min_severity: str = "low",
+        min_severity: Severity = Severity.LOW,
         watches: Sequence[str] = (),
     ) -> None:
         super().__init__(key, min_severity, watches)

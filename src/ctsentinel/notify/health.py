@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ctsentinel.notify.base import Event, health_event
+from ctsentinel.watch.severity import Severity
 
 # A frozen log is expected to stop signing new heads; only one that should be live can fall behind.
 _FROZEN_STATES = frozenset({"readonly", "retired", "rejected"})
@@ -37,7 +38,7 @@ class LogStateLike(Protocol):
 
 def misbehaviour_event(url: str, kind: str, detail: str, when: datetime | None = None) -> tuple[Event, str]:
     """A critical event for misbehaviour `kind` (bad_signature, shrink, fork, inconsistent, bad_entries)."""
-    event = health_event(url, "misbehaving", f"{kind}: {detail}", severity="critical", time=when)
+    event = health_event(url, "misbehaving", f"{kind}: {detail}", severity=Severity.CRITICAL, time=when)
     return event, f"{url}\x00misbehaving\x00{kind}\x00{detail}"
 
 

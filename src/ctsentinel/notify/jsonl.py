@@ -12,12 +12,15 @@ import os
 from collections.abc import Sequence
 
 from ctsentinel.notify.base import Channel, DeliveryError, Event, public_view
+from ctsentinel.watch.severity import Severity
 
 
 class JsonlChannel(Channel):
     kind = "jsonl"
 
-    def __init__(self, key: str, path: str, min_severity: str = "low", watches: Sequence[str] = ()) -> None:
+    def __init__(
+        self, key: str, path: str, min_severity: Severity = Severity.LOW, watches: Sequence[str] = ()
+    ) -> None:
         super().__init__(key, min_severity, watches)
         self.path = path
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ctsentinel.notify.sender import PendingDelivery, utc_now
+from ctsentinel.notify.sender import utc_now
+from ctsentinel.store.models import PendingDelivery
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Delivering the outbox: every pending delivery is retried with exponential backoff and full jitter until
 its channel accepts it, and is marked delivered only after that.
 
-The outbox is durable (the store, issue 6), so the order of operations is the whole guarantee: a
+The outbox is durable (store.Outbox), so the order of operations is the whole guarantee: a
 delivery is marked only after `Channel.deliver` returned. A crash between the two repeats the delivery
 after the restart with the same idempotency key, which is how the receiver recognises the repeat; a crash
 before it loses nothing.
@@ -11,29 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ctsentinel.notify.base import Channel, DeliveryError, one_line
+from ctsentinel.retry import Backoff, Jitter
+from ctsentinel.store.models import PendingDelivery
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PendingDelivery:
-    id: int
-    channel: str  # the channel's key
-    idempotency_key: str
-    event: dict[str, Any] = field(hash=False)
-    attempts: int = 0  # failed attempts so far
-    last_error: str | None = None
-
-
 class Outbox(Protocol):
+    """What the sender needs of an outbox: store.Outbox, or MemoryOutbox."""
+
     def due(self, now: datetime, limit: int) -> list[PendingDelivery]:
         """Pending deliveries whose next attempt is at or before `now`, oldest first."""
         ...
@@ -55,20 +48,6 @@ class Outbox(Protocol):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class Backoff:
-    """Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): the wait after the n-th failure
-    is uniform in [0, min(cap, base * 2**n)), which spreads retries of many deliveries apart."""
-
-    base: float = 2.0
-    cap: float = 600.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, failures: int) -> float:
-        ceiling = min(self.cap, self.base * 2 ** min(failures, 62))
-        return self.rng.uniform(0.0, ceiling)
 
 
 @dataclass
@@ -96,10 +75,10 @@ class Sender:
         self.outbox = outbox
         self.channels: Mapping[str, Channel] = {channel.key: channel for channel in channels}
         self._backoffs = {
-            key: backoff or Backoff(channel.retry_base, channel.retry_cap)
+            key: backoff or Backoff(channel.retry_base, channel.retry_cap, Jitter.FULL)
             for key, channel in self.channels.items()
         }
-        self._default_backoff = backoff or Backoff()
+        self._default_backoff = backoff or Backoff(Channel.retry_base, Channel.retry_cap, Jitter.FULL)
         self._offload = offload
         self.batch = batch
         self.attempt_timeout = attempt_timeout
@@ -134,7 +113,7 @@ class Sender:
         async with self._limits[item.channel]:
             try:
                 async with asyncio.timeout(self.attempt_timeout):
-                    await channel.deliver(item.event, item.idempotency_key)
+                    await channel.deliver(item.payload, item.idempotency_key)
             except DeliveryError as exc:
                 error = one_line(exc)
             except TimeoutError:
@@ -144,7 +123,8 @@ class Sender:
             else:
                 await self._db(self.outbox.mark_delivered, item.id)
                 return True
-        wait = self._backoffs.get(item.channel, self._default_backoff).delay(item.attempts)
+        # Full jitter spreads the retries of many deliveries to one receiver apart.
+        wait = self._backoffs.get(item.channel, self._default_backoff).delay(item.attempts + 1)
         await self._db(self.outbox.mark_failed, item.id, error, self.clock() + timedelta(seconds=wait))
         return False
 

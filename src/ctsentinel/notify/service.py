@@ -1,7 +1,8 @@
-"""The notifier the monitor holds: channels from the config, the durable outbox hooked into the store's
-batch commits, and the sender working it off.
+"""The notifier the monitor holds: the configured channels, which are also the routes every batch commit
+queues its alerts' deliveries to, and the sender working the store's outbox off.
 
-    notifier = Notifier.from_config(store, config, offload=run_on_store_thread)
+    notifier = Notifier.from_settings(store, settings.notify, offload=run_on_store_thread)
+    store.commit_batch(batch, notifier.routes)                         (on the store thread)
     # run:         task = asyncio.create_task(notifier.run(stop))        (continuous delivery)
     # run --once:  left = await notifier.drain(timeout); print(*leftover_lines(left), file=sys.stderr)
     # health:      await notifier.report(*misbehaviour_event(url, kind, detail))
@@ -13,20 +14,32 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from ctsentinel.notify.base import Channel
 from ctsentinel.notify.factory import build_channels
 from ctsentinel.notify.health import LogStateLike, lag_events
-from ctsentinel.notify.sender import Backoff, PendingDelivery, Sender
+from ctsentinel.notify.sender import Sender
+from ctsentinel.notify.settings import ChannelSettings
+from ctsentinel.retry import Backoff
+from ctsentinel.store import PendingDelivery, Route, Store, Undelivered
 from ctsentinel.terminal import safe_text
-
-if TYPE_CHECKING:
-    from ctsentinel.config import Config
-    from ctsentinel.store import Store
+from ctsentinel.timefmt import rfc3339
+from ctsentinel.watch.severity import Severity
 
 Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class _QueuedJson:
+    kind: str
+    severity: Severity
+    event: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.event)
 
 
 class Notifier:
@@ -38,21 +51,28 @@ class Notifier:
         offload: Offload | None = None,
         backoff: Backoff | None = None,
     ) -> None:
-        from ctsentinel.store.outbox import StoreOutbox  # the store is optional for the rest of notify
-
         self.channels = list(channels)
-        # From here on, every alert commit_batch creates gets its deliveries in the same transaction.
-        self.outbox = StoreOutbox(store, self.channels)
+        self.outbox = store.outbox
         self.sender = Sender(self.outbox, self.channels, backoff=backoff, offload=offload)
         self._offload = offload
 
     @classmethod
-    def from_config(
-        cls, store: Store, config: Config, *, offload: Offload | None = None, stdout: TextIO | None = None
+    def from_settings(
+        cls,
+        store: Store,
+        settings: Sequence[ChannelSettings],
+        *,
+        offload: Offload | None = None,
+        stdout: TextIO | None = None,
     ) -> Notifier:
-        """UserError (one line) for a bad [[notify]] option. Without [[notify]] tables nothing is queued,
-        but deliveries left from an earlier config are still worked off (and fail visibly)."""
-        return cls(store, build_channels(config.notify, stdout), offload=offload)
+        """UserError (one line) for a bad [[notify]] option. Without channels nothing is queued, but
+        deliveries left from an earlier config are still worked off (and fail visibly)."""
+        return cls(store, build_channels(settings, stdout), offload=offload)
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """What Store.commit_batch queues each new alert's deliveries to."""
+        return tuple(self.channels)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.sender.run(stop)
@@ -65,7 +85,9 @@ class Notifier:
 
     async def report(self, event: Mapping[str, Any], identity: str) -> int:
         """Queue a log-health event (see notify.health); returns how many deliveries were queued."""
-        queued = await self._db(lambda: self.outbox.enqueue_event(event, identity))
+        queued_event = _QueuedJson(str(event["event"]), Severity(event["severity"]), event)
+        routes = self.routes
+        queued = await self._db(lambda: self.outbox.enqueue_event(queued_event, identity, routes))
         if queued:
             self.wake()
         return int(queued)
@@ -102,17 +124,20 @@ def leftover_lines(left: Sequence[PendingDelivery]) -> list[str]:
     return lines
 
 
-def undelivered_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """For `alerts` and `logs`: one line per delivery not accepted yet (StoreOutbox.undelivered rows),
-    so that a channel that keeps failing is seen, not silently dropped."""
+def undelivered_lines(rows: Sequence[Undelivered]) -> list[str]:
+    """For `alerts` and `logs`: one line per delivery not accepted yet, so that a channel that keeps
+    failing is seen, not silently dropped."""
     lines = []
     for row in rows:
-        what = f"alert #{row['alert']}" if row.get("alert") is not None else "log-health event"
-        state = "FAILED for good" if row["status"] == "failed" else f"pending, next try {row['next_attempt']}"
-        error = f": {safe_text(str(row['last_error']))}" if row.get("last_error") else ""
-        tries = row["attempts"]
+        what = f"alert #{row.alert}" if row.alert is not None else "log-health event"
+        if row.next_attempt is None:
+            state = "FAILED for good"
+        else:
+            state = f"pending, next try {rfc3339(row.next_attempt)}"
+        error = f": {safe_text(row.last_error)}" if row.last_error else ""
+        tries = row.attempts
         lines.append(
-            f"delivery of {what} to {safe_text(str(row['channel']))} {state} "
+            f"delivery of {what} to {safe_text(row.channel)} {state} "
             f"({tries} failed attempt{'' if tries == 1 else 's'}){error}"
         )
     return lines

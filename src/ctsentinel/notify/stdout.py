@@ -8,13 +8,18 @@ from typing import TextIO
 
 from ctsentinel.notify.base import Channel, DeliveryError, Event
 from ctsentinel.notify.render import text_block
+from ctsentinel.watch.severity import Severity
 
 
 class StdoutChannel(Channel):
     kind = "stdout"
 
     def __init__(
-        self, key: str, min_severity: str = "low", watches: Sequence[str] = (), stream: TextIO | None = None
+        self,
+        key: str,
+        min_severity: Severity = Severity.LOW,
+        watches: Sequence[str] = (),
+        stream: TextIO | None = None,
     ) -> None:
         super().__init__(key, min_severity, watches)
         self._stream = stream

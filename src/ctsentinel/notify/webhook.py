@@ -19,6 +19,7 @@ import aiohttp
 
 from ctsentinel import __version__
 from ctsentinel.notify.base import HEALTH_EVENT, Channel, DeliveryError, Event, is_health, public_view
+from ctsentinel.watch.severity import Severity
 
 SIGNATURE_HEADER = "X-Ctsentinel-Signature"
 _ANSWER_LIMIT = 64 * 1024
@@ -43,7 +44,7 @@ class WebhookChannel(Channel):
         secret: str | None = None,
         timeout: float = 10.0,
         concurrency: int = 8,
-        min_severity: str = "low",
+        min_severity: Severity = Severity.LOW,
         watches: Sequence[str] = (),
     ) -> None:
         super().__init__(key, min_severity, watches)

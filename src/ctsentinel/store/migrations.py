@@ -14,17 +14,21 @@ from sqlalchemy import Connection, func, inspect, select
 
 from ctsentinel.store import schema
 from ctsentinel.store.errors import StoreError
-from ctsentinel.store.outbox import migrate_v2
 
 Step = Callable[[Connection], None]
 
 
 def _v1_initial(conn: Connection) -> None:
-    tables = [t for name, t in schema.metadata.tables.items() if name != "schema_version"]
+    later = {"schema_version", "deliveries"}
+    tables = [t for name, t in schema.metadata.tables.items() if name not in later]
     schema.metadata.create_all(conn, tables=tables)
 
 
-MIGRATIONS: list[Step] = [_v1_initial, migrate_v2]  # 2: the deliveries outbox (issue 6)
+def _v2_deliveries(conn: Connection) -> None:
+    schema.deliveries.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Step] = [_v1_initial, _v2_deliveries]
 LATEST = len(MIGRATIONS)
 
 

@@ -1,14 +1,17 @@
-"""The delivery outbox (issue 6): one row per (event, channel), written in the transaction that creates the
-alert, and worked off by ctsentinel.notify.Sender.
+"""The delivery outbox: one row per (event, channel), worked off by a sender (ctsentinel.notify.Sender).
 
-Because the deliveries of an alert commit together with the alert, a crash can lose neither: after a kill
-the next process finds them pending. Each row carries an idempotency key that stays the same across
-retries and restarts, so a receiver that got a delivery twice (a crash between its "accepted" and our
-mark) can tell. Rows are never deleted by the sender: delivered ones record when, failing ones their
-attempts and last error, which `alerts`/`logs` (and later the web API) show.
+The deliveries of an alert are written by Store.commit_batch in the transaction that creates the alert,
+so a crash can lose neither: after a kill the next process finds them pending. commit_batch takes the
+delivery routes as a required argument, so no caller can commit an alert and forget its deliveries; a
+monitor without channels says so by passing an empty tuple.
 
-The event is stored as the JSON it is sent as (plus the private fields channels use: the PEM, subject and
-key hashes), so a retry sends exactly what the first attempt sent.
+Each row carries an idempotency key that stays the same across retries, restarts and even a rebuilt
+database (it names what is reported and where to, not a row id), so a receiver that got a delivery twice
+(a crash between its "accepted" and our mark) can tell. The sender never deletes rows: delivered ones
+record when, failing ones their attempts and last error, which `alerts` and `logs` show.
+
+The payload is the event as sent, as JSON (an alert with its certificate details, see
+CertificateDetails), so a retry sends exactly what the first attempt sent.
 """
 
 from __future__ import annotations
@@ -19,68 +22,42 @@ import json
 import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-    bindparam,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from ctsentinel.store import alerts as alerts_mod
-from ctsentinel.store.issuances import iso_z
-from ctsentinel.store.schema import alerts, certificates
+from ctsentinel.store.database import Database
+from ctsentinel.store.models import AlertDelivery, DeliveryStatus, PendingDelivery, Undelivered
+from ctsentinel.store.schema import alerts, certificates, deliveries
+from ctsentinel.watch.severity import Severity
 
-if TYPE_CHECKING:
-    from ctsentinel.store.store import Store
-
-# Its own MetaData: schema migration step 1 creates every table of schema.metadata, and must keep creating
-# exactly the version-1 tables; this table arrives with step 2.
-metadata = MetaData()
-
-deliveries = Table(
-    "deliveries",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("alert", Integer, ForeignKey(alerts.c.id)),  # null for log-health events
-    Column("channel", Text, nullable=False),  # the channel's key: its `name`, or "<kind>#<position>"
-    Column("idempotency_key", Text, nullable=False, unique=True),
-    Column("payload", Text, nullable=False),  # the event's JSON, private fields included
-    Column("status", Text, nullable=False),  # pending | delivered | failed (for good)
-    Column("attempts", Integer, nullable=False, default=0),  # failed attempts
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("last_error", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
-    Index("ix_deliveries_due", "status", "next_attempt_at"),
-    Index("ix_deliveries_alert", "alert"),
-)
-
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-
-
-def migrate_v2(conn: Connection) -> None:
-    """Schema step 2: the deliveries outbox."""
-    deliveries.create(conn, checkfirst=True)
+PENDING, DELIVERED, FAILED = DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED
 
 
 class Route(Protocol):
-    """What the outbox needs of a notify.Channel: its key and its filter."""
+    """Where deliveries go (a notify.Channel): its key in the outbox and its filter."""
 
     @property
     def key(self) -> str: ...
 
-    def accepts(self, event: Mapping[str, Any]) -> bool: ...
+    def accepts(self, severity: Severity, watch: str | None) -> bool:
+        """`watch` is None for an event that concerns every watch (a log's health)."""
+        ...
+
+
+class OutboxEvent(Protocol):
+    """An event other than an alert (a log's health), as the outbox queues it."""
+
+    @property
+    def kind(self) -> str:
+        """Names the kind of event in its idempotency key."""
+        ...
+
+    @property
+    def severity(self) -> Severity: ...
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 def idempotency_key(kind: str, identity: str, channel: str) -> str:
@@ -137,33 +114,16 @@ def enqueue_alerts(conn: Connection, alert_ids: Sequence[int], routes: Sequence[
     )
     rows = []
     for event in events:
-        accepting = [route.key for route in routes if route.accepts(event)]
+        severity, watch = Severity(str(event["severity"])), str(event["watch"])
+        accepting = [route.key for route in routes if route.accepts(severity, watch)]
         if not accepting:
             continue
         full = {**event, **_private_fields(conn, event)}
         payload = json.dumps(full, ensure_ascii=False)
-        identity = f"{event['watch']}\x00{issuance[event['id']]}"
+        alert_id = int(str(event["id"]))
+        identity = f"{watch}\x00{issuance[alert_id]}"
         for channel in accepting:
-            rows.append(
-                _row(
-                    int(str(event["id"])), channel, idempotency_key("alert", identity, channel), payload, now
-                )
-            )
-    return _insert_new(conn, rows)
-
-
-def enqueue_event(
-    conn: Connection, event: Mapping[str, Any], identity: str, routes: Sequence[Route], now: datetime
-) -> int:
-    """A non-alert event (log health) for every accepting channel; `identity` names the occurrence (e.g.
-    "<log url> misbehaving <time>") so that reporting the same occurrence twice queues it once."""
-    payload = json.dumps(dict(event), ensure_ascii=False)
-    kind = str(event.get("event", "event"))
-    rows = [
-        _row(None, route.key, idempotency_key(kind, identity, route.key), payload, now)
-        for route in routes
-        if route.accepts(event)
-    ]
+            rows.append(_row(alert_id, channel, idempotency_key("alert", identity, channel), payload, now))
     return _insert_new(conn, rows)
 
 
@@ -173,7 +133,7 @@ def _row(alert: int | None, channel: str, key: str, payload: str, now: datetime)
         "channel": channel,
         "idempotency_key": key,
         "payload": payload,
-        "status": PENDING,
+        "status": PENDING.value,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
@@ -206,43 +166,33 @@ def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
-class StoreOutbox:
-    """The durable Outbox of ctsentinel.notify.sender over a Store's database; each call is one
-    transaction, so a mark is on disk before the next delivery starts.
+class Outbox:
+    """The deliveries table of one database (Store.outbox); each call is one transaction, so a mark is on
+    disk before the next delivery starts."""
 
-    With `routes` (the configured channels), it hooks into Store.commit_batch: every alert a batch creates
-    gets its deliveries in that same transaction.
-    """
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    def __init__(self, store: Store, routes: Sequence[Route] = ()) -> None:
-        self.store = store
-        self.routes = tuple(routes)
-        if self.routes:
-            store.alert_hooks.append(self._on_alerts)
+    def enqueue_event(self, event: OutboxEvent, identity: str, routes: Sequence[Route]) -> int:
+        """Queue an event for the routes that accept it; `identity` names the occurrence (e.g. "<log url>
+        misbehaving fork <time>"), so reporting it twice queues it once. Returns how many were queued."""
+        now = datetime.now(UTC)
+        payload = json.dumps(event.to_json(), ensure_ascii=False)
+        rows = [
+            _row(None, route.key, idempotency_key(event.kind, identity, route.key), payload, now)
+            for route in routes
+            if route.accepts(event.severity, None)
+        ]
+        with self._db.write() as conn:
+            return _insert_new(conn, rows)
 
-    def _on_alerts(self, conn: Connection, alert_ids: list[int], now: datetime) -> None:
-        enqueue_alerts(conn, alert_ids, self.routes, now)
-
-    def detach(self) -> None:
-        """Stop queueing deliveries for new alerts (the channels were replaced by a config reload). Call it
-        on the thread that commits, so no batch is half-way through the hooks."""
-        if self._on_alerts in self.store.alert_hooks:
-            self.store.alert_hooks.remove(self._on_alerts)
-
-    def enqueue_event(self, event: Mapping[str, Any], identity: str) -> int:
-        """Queue a log-health event for the accepting channels, in its own transaction; `identity` names
-        the occurrence (e.g. "<log url> misbehaving fork <time>"), so reporting it twice queues it once."""
-        with self.store._write() as conn:
-            return enqueue_event(conn, event, identity, self.routes, datetime.now(UTC))
-
-    def due(self, now: datetime, limit: int) -> list[Any]:
-        from ctsentinel.notify.sender import PendingDelivery
-
+    def due(self, now: datetime, limit: int) -> list[PendingDelivery]:
+        """Pending deliveries whose next attempt is at or before `now`, the earliest first."""
         d = deliveries.c
-        with self.store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts, d.last_error)
-                .where(d.status == PENDING, d.next_attempt_at <= now)
+                .where(d.status == PENDING.value, d.next_attempt_at <= now)
                 .order_by(d.next_attempt_at, d.id)
                 .limit(limit)
             ).all()
@@ -259,54 +209,55 @@ class StoreOutbox:
         ]
 
     def mark_delivered(self, id: int) -> None:
-        with self.store._write() as conn:
+        with self._db.write() as conn:
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == id, deliveries.c.status == PENDING)
-                .values(status=DELIVERED, delivered_at=datetime.now(UTC))
+                .where(deliveries.c.id == id, deliveries.c.status == PENDING.value)
+                .values(status=DELIVERED.value, delivered_at=datetime.now(UTC))
             )
 
     def mark_failed(self, id: int, error: str, next_attempt_at: datetime | None) -> None:
+        """Record a failed attempt; `next_attempt_at` None gives up (failed for good)."""
         values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "last_error": error}
         if next_attempt_at is None:
-            values["status"] = FAILED
+            values["status"] = FAILED.value
         else:
             values["next_attempt_at"] = next_attempt_at
-        with self.store._write() as conn:
+        with self._db.write() as conn:
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == id, deliveries.c.status == PENDING)
+                .where(deliveries.c.id == id, deliveries.c.status == PENDING.value)
                 .values(**values)
             )
 
     def next_due(self) -> datetime | None:
-        with self.store._read() as conn:
+        """When the earliest pending delivery is due; None when nothing is pending."""
+        with self._db.read() as conn:
             when = conn.execute(
-                select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == PENDING)
+                select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == PENDING.value)
             ).scalar()
         return None if when is None else _utc(when)
 
-    def pending(self, limit: int) -> list[Any]:
+    def pending(self, limit: int) -> list[PendingDelivery]:
+        """Every delivery still pending, due or not, the earliest first."""
         return self.due(datetime.max.replace(tzinfo=UTC), limit)
 
     def prune(self, older_than: datetime) -> int:
         """Forget deliveries delivered before `older_than` (their alerts stay); returns how many. Pending
         and failed ones are never pruned: they are what an operator must still see."""
-        with self.store._write() as conn:
+        with self._db.write() as conn:
             result = conn.execute(
                 deliveries.delete().where(
-                    deliveries.c.status == DELIVERED, deliveries.c.delivered_at < older_than
+                    deliveries.c.status == DELIVERED.value, deliveries.c.delivered_at < older_than
                 )
             )
         return int(result.rowcount or 0)
 
-    # -- for `alerts`, `logs` and the web API -------------------------------------------------------------
-
-    def undelivered(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def undelivered(self, limit: int = 1000) -> list[Undelivered]:
         """Deliveries not (yet) accepted, failing or failed for good, oldest first: what an operator must
         see, since an alert that never reached anyone is the failure this project guards against."""
         d = deliveries.c
-        with self.store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 select(
                     d.id,
@@ -318,36 +269,39 @@ class StoreOutbox:
                     d.next_attempt_at,
                     d.created_at,
                 )
-                .where(d.status != DELIVERED)
+                .where(d.status != DELIVERED.value)
                 .order_by(d.created_at, d.id)
                 .limit(limit)
             ).all()
         return [
-            {
-                "id": row.id,
-                "alert": row.alert,
-                "channel": row.channel,
-                "status": row.status,
-                "attempts": row.attempts,
-                "last_error": row.last_error,
-                "next_attempt": iso_z(row.next_attempt_at) if row.status == PENDING else None,
-                "created": iso_z(row.created_at),
-            }
+            Undelivered(
+                id=row.id,
+                alert=row.alert,
+                channel=row.channel,
+                status=DeliveryStatus(row.status),
+                attempts=row.attempts,
+                last_error=row.last_error,
+                next_attempt=_utc(row.next_attempt_at) if row.status == PENDING.value else None,
+                created=_utc(row.created_at),
+            )
             for row in rows
         ]
 
-    def counts(self) -> dict[str, int]:
-        """Deliveries per status, e.g. {"pending": 2, "delivered": 40, "failed": 0}."""
-        with self.store._read() as conn:
-            found: dict[str, int] = dict(
-                conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all()
-            )
-        return {status: int(found.get(status, 0)) for status in (PENDING, DELIVERED, FAILED)}
+    def counts(self) -> dict[DeliveryStatus, int]:
+        """Deliveries per status, every status present."""
+        with self._db.read() as conn:
+            found: dict[str, int] = {
+                status: int(count)
+                for status, count in conn.execute(
+                    select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+                )
+            }
+        return {status: found.get(status.value, 0) for status in DeliveryStatus}
 
-    def delivery_status(self, alert_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-        """Per alert, its deliveries: channel, status, attempts, last error (for `alerts --json`)."""
+    def delivery_status(self, alert_ids: Sequence[int]) -> dict[int, list[AlertDelivery]]:
+        """Per alert, its deliveries, in the order they were queued."""
         d = deliveries.c
-        out: dict[int, list[dict[str, Any]]] = {i: [] for i in alert_ids}
+        out: dict[int, list[AlertDelivery]] = {i: [] for i in alert_ids}
         if not alert_ids:
             return out
         stmt = (
@@ -355,15 +309,15 @@ class StoreOutbox:
             .where(d.alert.in_(bindparam("ids", expanding=True)))
             .order_by(d.alert, d.id)
         )
-        with self.store._read() as conn:
+        with self._db.read() as conn:
             for row in conn.execute(stmt, {"ids": list(alert_ids)}):
                 out[row.alert].append(
-                    {
-                        "channel": row.channel,
-                        "status": row.status,
-                        "attempts": row.attempts,
-                        "last_error": row.last_error,
-                        "delivered": iso_z(row.delivered_at),
-                    }
+                    AlertDelivery(
+                        channel=row.channel,
+                        status=DeliveryStatus(row.status),
+                        attempts=row.attempts,
+                        last_error=row.last_error,
+                        delivered=None if row.delivered_at is None else _utc(row.delivered_at),
+                    )
                 )
         return out

@@ -149,8 +149,7 @@ cert_ips = Table(
 )
 
 # One issuance per watch; later sightings (the final certificate, the same one in another log) attach to it
-# through findings.alert. A deliveries outbox (issue 6) will reference alerts.id and be written in the
-# same transaction as the alert.
+# through findings.alert.
 alerts = Table(
     "alerts",
     metadata,
@@ -161,7 +160,7 @@ alerts = Table(
     Column("severity", Text, nullable=False),
     Column("matched", Text, nullable=False),  # JSON list
     Column("first_seen", DateTime(timezone=True), nullable=False),
-    Column("revoked", Text),  # issue 7 (revocation); null until checked
+    Column("revoked", Text),  # JSON; null until checked
     UniqueConstraint("watch", "issuance", name="uq_alerts_watch_issuance"),
 )
 
@@ -177,4 +176,23 @@ findings = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("cert_sha256", "watch"),
     Index("ix_findings_alert", "alert"),
+)
+
+# The outbox (outbox.py): one row per (event, channel), written in the transaction that creates the alert.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert", Integer, ForeignKey("alerts.id")),  # null for log-health events
+    Column("channel", Text, nullable=False),  # the channel's key: its `name`, or "<kind>#<position>"
+    Column("idempotency_key", Text, nullable=False, unique=True),
+    Column("payload", Text, nullable=False),  # the event's JSON, private fields included
+    Column("status", Text, nullable=False),  # pending | delivered | failed (for good)
+    Column("attempts", Integer, nullable=False, default=0),  # failed attempts
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_alert", "alert"),
 )

@@ -1,26 +1,27 @@
-"""Store: the monitor's persistence, one transaction per call, on SQLite now and PostgreSQL later."""
+"""Store: the monitor's persistence, one transaction per call, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.store import alerts as alerts_mod
 from ctsentinel.store import search as search_mod
+from ctsentinel.store.database import Database
 from ctsentinel.store.dialect import bulk_insert_tuples, upsert
-from ctsentinel.store.engine import IMMEDIATE, display_url, make_engine
+from ctsentinel.store.engine import display_url, make_engine
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import iso_z
 from ctsentinel.store.migrations import migrate
+from ctsentinel.store.outbox import Outbox, Route, enqueue_alerts
 from ctsentinel.store.rows import CERT_COLUMNS, ENTRY_COLUMNS, IP_COLUMNS, NAME_COLUMNS, BatchRows
 from ctsentinel.store.schema import (
     alerts,
@@ -58,30 +59,26 @@ def _evidence_default(value: object) -> object:
 
 
 class Store:
-    def __init__(self, engine: Engine, where: str) -> None:
-        self._engine = engine
-        self._where = where
-        # Called inside commit_batch's transaction with the ids of alerts the batch created or grew, and
-        # the batch's time: the delivery outbox (issue 6) enqueues there, so alert and delivery commit
-        # together or not at all.
-        self.alert_hooks: list[Callable[[Connection, list[int], datetime], None]] = []
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        # The deliveries of alerts are queued by commit_batch; the outbox's own calls drain them.
+        self.outbox = Outbox(db)
 
     @classmethod
     def open(cls, url: str) -> Store:
         """Open (creating or migrating) the database at an SQLAlchemy URL or an SQLite file path."""
         where = display_url(url)
-        engine = make_engine(url)
-        store = cls(engine, where)
+        db = Database(make_engine(url), where)
         try:
-            with store._write() as conn:
+            with db.write() as conn:
                 migrate(conn, where)
         except BaseException:
-            engine.dispose()
+            db.close()
             raise
-        return store
+        return cls(db)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -89,34 +86,13 @@ class Store:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # -- transactions ------------------------------------------------------------------------------------
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction; every database failure becomes a one-line StoreError, and rolls back."""
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**{IMMEDIATE: True})
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{self._where}: {_db_message(exc)}") from None
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self._engine.connect() as conn, conn.begin():
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"{self._where}: {_db_message(exc)}") from None
-
     # -- logs --------------------------------------------------------------------------------------------
 
     def sync_logs(self, infos: Sequence[LogInfoLike]) -> None:
         """Insert logs not seen before; refresh url, kind, state, description, operator, key and MMD of the
         others. Logs missing from the list are kept (with their history)."""
         now = _now()
-        with self._write() as conn:
+        with self._db.write() as conn:
             for info in infos:
                 if len(info.log_id) != 32:
                     raise StoreError(f"log {info.url}: log_id must be 32 bytes, got {len(info.log_id)}")
@@ -138,18 +114,18 @@ class Store:
                 )
 
     def log_states(self) -> list[LogState]:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return [_state(row) for row in conn.execute(select(logs).order_by(logs.c.url))]
 
     def log_state(self, log_id: bytes) -> LogState | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(select(logs).where(logs.c.log_id == log_id)).first()
         return _state(row) if row is not None else None
 
     def record_tree_head(self, log_id: bytes, head: TreeHeadLike, *, verified: bool) -> None:
         """Keep an observed head as evidence (idempotent per size and root); a verified one also becomes the
         log's verified head when it is newer."""
-        with self._write() as conn:
+        with self._db.write() as conn:
             log = self._log_id(conn, log_id)
             self._put_head(conn, log, head, verified)
 
@@ -158,7 +134,7 @@ class Store:
     ) -> None:
         now = _now()
         text = json.dumps(dict(evidence), default=_evidence_default, sort_keys=True)
-        with self._write() as conn:
+        with self._db.write() as conn:
             log = self._log_id(conn, log_id)
             conn.execute(
                 misbehaviour.insert().values(log=log, kind=kind, detail=detail, evidence=text, time=now)
@@ -167,7 +143,7 @@ class Store:
 
     def misbehaviour(self, log_id: bytes) -> list[dict[str, object]]:
         """The recorded misbehaviour of a log, oldest first: kind, detail, evidence (decoded JSON), time."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             log = self._log_id(conn, log_id)
             rows = conn.execute(
                 select(misbehaviour).where(misbehaviour.c.log == log).order_by(misbehaviour.c.id)
@@ -179,7 +155,7 @@ class Store:
 
     def tree_heads(self, log_id: bytes) -> list[dict[str, object]]:
         """Every distinct head observed for a log, by size then first sighting."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             log = self._log_id(conn, log_id)
             rows = conn.execute(
                 select(tree_heads)
@@ -200,7 +176,7 @@ class Store:
 
     def record_error(self, log_id: bytes, message: str) -> None:
         line = " ".join(message.split())[:1000]
-        with self._write() as conn:
+        with self._db.write() as conn:
             log = self._log_id(conn, log_id)
             conn.execute(
                 update(logs)
@@ -211,7 +187,7 @@ class Store:
     def start_log(self, log_id: bytes, start_index: int, compact_range: bytes, head: TreeHeadLike) -> None:
         """Set a new log's starting point: position = start_index, with the compact range at that size."""
         _check_range(compact_range, start_index, f"start_log at {start_index}")
-        with self._write() as conn:
+        with self._db.write() as conn:
             row = conn.execute(
                 select(logs.c.id, logs.c.url, logs.c.position).where(logs.c.log_id == log_id)
             ).first()
@@ -233,15 +209,16 @@ class Store:
 
     # -- the batch ---------------------------------------------------------------------------------------
 
-    def commit_batch(self, batch: CommitBatch) -> None:
+    def commit_batch(self, batch: CommitBatch, routes: Sequence[Route]) -> None:
         """Store a proven batch in ONE transaction: certificates (deduplicated), log entries, names and
-        addresses, findings and alerts, the head, the new position and compact range. A batch that does
+        addresses, findings and alerts with their deliveries to `routes` (the configured channels; an
+        empty tuple when there are none), the head, the new position and compact range. A batch that does
         not start at the stored position is refused and changes nothing, so a retry cannot commit twice."""
         if batch.end < batch.start:
             raise StoreError(f"batch [{batch.start}, {batch.end}): end before start")
         _check_range(batch.compact_range, batch.end, f"batch [{batch.start}, {batch.end})")
         now = _now()
-        with self._write() as conn:
+        with self._db.write() as conn:
             row = conn.execute(
                 select(logs.c.id, logs.c.url, logs.c.position).where(logs.c.log_id == batch.log_id)
             ).first()
@@ -271,9 +248,7 @@ class Store:
             bulk_insert_tuples(conn, cert_names, NAME_COLUMNS, rows.names, ["name_rev", "cert_sha256"])
             bulk_insert_tuples(conn, cert_ips, IP_COLUMNS, rows.ips, ["ip", "cert_sha256"])
             touched = alerts_mod.write_findings(conn, rows.with_findings, now)
-            if touched:
-                for hook in self.alert_hooks:
-                    hook(conn, touched, now)
+            enqueue_alerts(conn, touched, routes, now)
             self._put_head(conn, row.id, batch.head, True)
             moved = conn.execute(
                 update(logs)
@@ -292,17 +267,17 @@ class Store:
 
     def list_alerts(self, limit: int | None = None) -> list[dict[str, object]]:
         """Alerts newest first, each in the alert JSON contract's shape (DESIGN.md section 5)."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             return alerts_mod.list_alerts(conn, limit)
 
     def search(self, query: str | search_mod.Query, limit: int = 100) -> list[dict[str, object]]:
         """Issuances matching a QUERY (see search.py), newest first, one CertRecord-shaped dict each."""
         parsed = search_mod.parse_query(query) if isinstance(query, str) else query
-        with self._read() as conn:
+        with self._db.read() as conn:
             return search_mod.search(conn, parsed, limit)
 
     def certificate_der(self, sha256: bytes) -> bytes | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return conn.execute(select(certificates.c.der).where(certificates.c.sha256 == sha256)).scalar()
 
     def counts(self) -> dict[str, int]:
@@ -317,7 +292,7 @@ class Store:
             "alerts": alerts,
             "findings": findings,
         }
-        with self._read() as conn:
+        with self._db.read() as conn:
             return {
                 name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                 for name, t in tables.items()
@@ -422,9 +397,3 @@ def _state(row: Any) -> LogState:
         latest_timestamp=row.latest_timestamp,
         mmd=row.mmd,
     )
-
-
-def _db_message(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
