@@ -7,14 +7,22 @@ keys in DIR/cas/private/<id>.key.pem (0600) so that a later populate run continu
 
 Names, structure and ECDSA keys follow from the seed; RSA keys are generated fresh (cryptography cannot
 seed them), which is harmless: everything downstream reads keys back from DIR.
+
+The CAs publish CRLs and answer OCSP at their repository, http://127.0.0.1:PORT/ (repository.py), and
+every certificate they issue names it. The port is chosen once, when DIR/cas is created, and recorded in
+DIR/cas/repository.json: the certificates are signed, so the URL they carry cannot follow whatever port
+`testlog serve` binds for the log itself later. Like a real CA's crl.<ca> host, the repository is a place
+of its own, served beside the log on that recorded port.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import random
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +157,21 @@ SPECS: tuple[CASpec, ...] = (
 SPECS_BY_ID = {spec.id: spec for spec in SPECS}
 
 
+REPOSITORY_FILE = "repository.json"  # in DIR/cas
+
+
+def crl_path(ca_id: str) -> str:
+    return f"crl/{ca_id}.crl"
+
+
+def ocsp_path(ca_id: str) -> str:
+    return f"ocsp/{ca_id}"
+
+
+def certificate_path(ca_id: str) -> str:
+    return f"issuers/{ca_id}.crt"
+
+
 @dataclass(frozen=True)
 class CA:
     spec: CASpec
@@ -156,6 +179,22 @@ class CA:
     cert: x509.Certificate
     der: bytes
     spki_der: bytes
+    repository: str  # base URL of the CAs' repository, ending in "/"
+
+    @property
+    def crl_url(self) -> str:
+        """Where this CA publishes the CRL of the certificates it issued."""
+        return self.repository + crl_path(self.id)
+
+    @property
+    def ocsp_url(self) -> str:
+        """This CA's OCSP responder (RFC 6960 POST, or GET with the request in the path)."""
+        return self.repository + ocsp_path(self.id)
+
+    @property
+    def certificate_url(self) -> str:
+        """This CA's own certificate (DER), for the caIssuers access method of what it issues."""
+        return self.repository + certificate_path(self.id)
 
     @property
     def id(self) -> str:
@@ -191,6 +230,7 @@ def _new_key(key_type: str, rng: random.Random) -> CAKey:
 
 
 def _ca_certificate(spec: CASpec, key: CAKey, issuer: CA | None, rng: random.Random) -> x509.Certificate:
+    # An intermediate names its issuer's CRL, on which a revoked intermediate would appear.
     public = key.public_key()
     signing_key = key if issuer is None else issuer.key
     builder = (
@@ -233,7 +273,7 @@ def _ca_certificate(spec: CASpec, key: CAKey, issuer: CA | None, rng: random.Ran
                 x509.CRLDistributionPoints(
                     [
                         x509.DistributionPoint(
-                            [x509.UniformResourceIdentifier(f"http://crl.{issuer.id}.example/root.crl")],
+                            [x509.UniformResourceIdentifier(issuer.crl_url)],
                             None,
                             None,
                             None,
@@ -267,12 +307,26 @@ class CAHierarchy:
             current = self._cas[current].spec.parent
         return tuple(out)
 
+    @property
+    def repository(self) -> str:
+        return next(iter(self._cas.values())).repository
+
+    @classmethod
+    def load(cls, directory: Path) -> CAHierarchy | None:
+        """The hierarchy populate made in DIR, or None where it made none (a log only ever served)."""
+        repository = read_repository(directory)
+        paths = {spec.id: ca_paths(directory, spec.id) for spec in SPECS}
+        if repository is None or not all(c.exists() and k.exists() for c, k in paths.values()):
+            return None
+        return cls({spec.id: _load(spec, *paths[spec.id], repository) for spec in SPECS})
+
     @classmethod
     def load_or_create(cls, directory: Path, seed: int) -> CAHierarchy:
         cas_dir = directory / "cas"
         private_dir = cas_dir / "private"
         private_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(private_dir, 0o700)
+        repository = read_repository(directory) or _create_repository(directory)
         rng = random.Random(f"ctsentinel-testlog-ca:{seed}")
         cas: dict[str, CA] = {}
         for spec in SPECS:
@@ -281,7 +335,7 @@ class CAHierarchy:
             spec_rng = random.Random(rng.getrandbits(64))
             cert_path, key_path = ca_paths(directory, spec.id)
             if cert_path.exists() and key_path.exists():
-                cas[spec.id] = _load(spec, cert_path, key_path)
+                cas[spec.id] = _load(spec, cert_path, key_path, repository)
                 continue
             key = _new_key(spec.key_type, spec_rng)
             issuer = None if spec.parent is None else cas[spec.parent]
@@ -295,7 +349,8 @@ class CAHierarchy:
                 ),
             )
             cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-            cas[spec.id] = CA(spec, key, cert, cert.public_bytes(serialization.Encoding.DER), _spki(key))
+            der = cert.public_bytes(serialization.Encoding.DER)
+            cas[spec.id] = CA(spec, key, cert, der, _spki(key), repository)
         return cls(cas)
 
     def describe(self, directory: Path) -> list[dict[str, object]]:
@@ -317,6 +372,8 @@ class CAHierarchy:
                     "private_key": str(key_path.relative_to(directory)),
                     "not_before": ca.spec.not_before.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "not_after": ca.spec.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "crl": ca.crl_url,
+                    "ocsp": ca.ocsp_url,
                 }
             )
         return out
@@ -324,6 +381,37 @@ class CAHierarchy:
 
 def ca_paths(directory: Path, ca_id: str) -> tuple[Path, Path]:
     return directory / "cas" / f"{ca_id}.pem", directory / "cas" / "private" / f"{ca_id}.key.pem"
+
+
+def read_repository(directory: Path) -> str | None:
+    """The repository URL recorded in DIR/cas, or None if none was recorded yet."""
+    path = directory / "cas" / REPOSITORY_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable ({exc})") from None
+    url = data.get("url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url.startswith("http://127.0.0.1:") or not url.endswith("/"):
+        raise ValueError(f"{path}: no http://127.0.0.1:PORT/ url")
+    return url
+
+
+def repository_port(url: str) -> int:
+    return int(url.removeprefix("http://127.0.0.1:").rstrip("/"))
+
+
+def _create_repository(directory: Path) -> str:
+    # A port free now, that `serve` binds later. The kernel picks it as for --port 0, so that test logs
+    # made on one machine do not all pick the same one.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    path = directory / "cas" / REPOSITORY_FILE
+    path.write_text(json.dumps({"url": url}) + "\n", encoding="utf-8")
+    return url
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -334,7 +422,7 @@ def _write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
-def _load(spec: CASpec, cert_path: Path, key_path: Path) -> CA:
+def _load(spec: CASpec, cert_path: Path, key_path: Path, repository: str) -> CA:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -343,7 +431,7 @@ def _load(spec: CASpec, cert_path: Path, key_path: Path) -> CA:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ):
         raise ValueError(f"{key_path}: does not match {cert_path}")
-    return CA(spec, key, cert, cert.public_bytes(serialization.Encoding.DER), _spki(key))
+    return CA(spec, key, cert, cert.public_bytes(serialization.Encoding.DER), _spki(key), repository)
 
 
 def load_key(pem: bytes) -> CAKey:

@@ -21,6 +21,15 @@ Set with `--fault NAME[=VALUE]` at start or at runtime through POST <base>/admin
   malformed-entry[=INDEX]    the entry logged at INDEX (default: the next one) carries a certificate whose
                              DER is corrupted; the log hashes and signs it as is, so the tree stays valid
 
+The CAs' repository (repository.py) has faults of its own, and the ones above do not touch it:
+
+  crl-unavailable            CRL requests get HTTP 503
+  ocsp-unavailable           OCSP requests get HTTP 503
+  repository-refused         the repository's port is closed: connections are refused until cleared
+  stale-crl                  CRLs are the ones that expired a day ago (thisUpdate and nextUpdate past)
+  ocsp-lies                  the OCSP responder says "good" for every serial, those its CRL lists too
+  ocsp-unknown               the OCSP responder says "unknown" for every serial it has not revoked
+
 The admin endpoint itself is exempt from every fault.
 """
 
@@ -43,9 +52,24 @@ FAULT_NAMES = (
     "truncated-json",
     "short-entries",
     "malformed-entry",
+    "crl-unavailable",
+    "ocsp-unavailable",
+    "repository-refused",
+    "stale-crl",
+    "ocsp-lies",
+    "ocsp-unknown",
 )
 _NEEDS_VALUE = {"rate-limit", "server-error", "slow"}
-_NO_VALUE = {"bad-sth-signature", "truncated-json"}
+_NO_VALUE = {
+    "bad-sth-signature",
+    "truncated-json",
+    "crl-unavailable",
+    "ocsp-unavailable",
+    "repository-refused",
+    "stale-crl",
+    "ocsp-lies",
+    "ocsp-unknown",
+}
 _FLOAT_VALUE = {"slow"}
 
 

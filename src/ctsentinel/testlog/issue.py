@@ -131,17 +131,16 @@ class Issuer:
         self.name = ca.cert.subject
         self.key: CAKey = ca.key
         self.spki_sha256 = ca.spki_sha256
-        host = ca.id.replace("-", "")
         self._aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
         self._aia = x509.AuthorityInformationAccess(
             [
                 x509.AccessDescription(
                     AuthorityInformationAccessOID.OCSP,
-                    x509.UniformResourceIdentifier(f"http://ocsp.{host}.example"),
+                    x509.UniformResourceIdentifier(ca.ocsp_url),
                 ),
                 x509.AccessDescription(
                     AuthorityInformationAccessOID.CA_ISSUERS,
-                    x509.UniformResourceIdentifier(f"http://cacerts.{host}.example/{host}.crt"),
+                    x509.UniformResourceIdentifier(ca.certificate_url),
                 ),
             ]
         )
@@ -151,7 +150,7 @@ class Issuer:
         self._crl = x509.CRLDistributionPoints(
             [
                 x509.DistributionPoint(
-                    [x509.UniformResourceIdentifier(f"http://crl.{host}.example/{host}.crl")],
+                    [x509.UniformResourceIdentifier(ca.crl_url)],
                     None,
                     None,
                     None,

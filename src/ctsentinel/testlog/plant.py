@@ -197,6 +197,12 @@ def materialize(
             common["malformation"] = plant.malformation
         if plant.facts:
             common["facts"] = plant.facts
+        if plant.revoked_at is not None:
+            reason = plant.revocation_reason
+            common["revocation"] = {
+                "revoked_at": _iso(plant.revoked_at),
+                "reason": None if reason is None else reason.value,
+            }
         entry_descriptions = []
         for pos, ts, entry_der, is_precert, kind in entries:
             description: dict[str, object] = {

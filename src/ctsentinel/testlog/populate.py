@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ctsentinel.errors import UserError
+from ctsentinel.testlog import revocations
 from ctsentinel.testlog.ca import CAHierarchy
 from ctsentinel.testlog.issue import Issuer
 from ctsentinel.testlog.plant import PlantedEntry, materialize, plant_keys
@@ -139,6 +140,13 @@ def populate(
                 # Our SCTs name leaf indexes; another writer would have shifted them.
                 raise UserError(f"{directory}: another process appended to the log during populate")
         sth = storage.integrate()
+        revoked = [
+            revocations.Revocation(p.ca_id, p.serial, p.revoked_at, p.revocation_reason)
+            for p in plants
+            if p.revoked_at is not None
+        ]
+        if revoked:
+            revocations.record(directory, revoked)
         _write_scenario_file(
             directory,
             previous,
@@ -315,6 +323,8 @@ def _write_scenario_file(
     ]
     data = {
         "format": FORMAT,
+        # The CAs' CRLs and OCSP: `testlog serve` serves them there (see testlog/ca.py).
+        "repository": hierarchy.repository,
         "log": {
             "origin": storage.origin,
             "log_id": base64.b64encode(storage.signer.public_key.log_id).decode("ascii"),

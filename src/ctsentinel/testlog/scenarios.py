@@ -8,6 +8,9 @@
   RSA SHA256 2020 CA1"). The three reported serials come from the dev-security-policy report; the other
   nine follow the same layout (8 random bytes, 4 zero bytes, a counter). Their exact names and dates
   were not public, so they are a plausible reconstruction, and scenario.json says which are which.
+  All twelve are revoked, as Fina revoked them: the nine older ones soon after issuance (Fina said they
+  were revoked before the report; when is not public, so three days after issuance here), the three
+  reported ones on 2025-09-03, the day of the report. The CRLs and OCSP of the CA repository say so.
 - hostile: names a monitor must print safely (control characters, ANSI escapes, HTML, shell and SQL
   metacharacters, very long names, hundreds of SANs, bidi overrides) and certificates that are signed by
   their CA but malformed (an invalid public key, an empty SAN, inverted validity, UTF-8 in an IA5String).
@@ -65,6 +68,8 @@ class Plant:
     raw_san: bytes | None = None  # the SAN extnValue as given, for names cryptography would not encode
     malformation: str | None = None  # a post-signing defect name, see MALFORMATIONS in plant.py
     facts: dict[str, object] = field(default_factory=dict)  # what is known from public reports
+    revoked_at: datetime.datetime | None = None  # when its CA revoked it, if it did
+    revocation_reason: x509.ReasonFlags | None = None
 
     @property
     def not_after(self) -> datetime.datetime:
@@ -119,6 +124,10 @@ class Scenario:
 
 FINA_ISSUER = "CN=Fina RDC 2020,O=Financijska agencija,C=HR"
 _DAYS_365 = datetime.timedelta(days=365)
+# When Fina revoked the reported three (facts.json: "all revoked by 2025-09-04 UTC"), and how long after
+# issuance this reconstruction has it revoke the nine older test certificates.
+_FINA_REPORTED_REVOKED_AT = _utc("2025-09-03T18:00:00")
+_FINA_TEST_REVOKED_AFTER = datetime.timedelta(days=3)
 _FINA_SUBJECT_BASE = (
     (NameOID.COUNTRY_NAME, "HR"),
     (NameOID.LOCALITY_NAME, "Zagreb"),
@@ -192,6 +201,9 @@ def fina_plants(rng: random.Random) -> list[Plant]:
         if number >= reported_from:
             serial_text, crtsh_id, censys = REPORTED_FINA[number - reported_from]
             serial = _serial_from_hex(serial_text)
+            revoked_at = _FINA_REPORTED_REVOKED_AT
+            # The CA learned that the names were never validated: BR 4.9.1.1, reason superseded.
+            reason = x509.ReasonFlags.superseded
             facts = {
                 "reported": True,
                 "serial": serial_text,
@@ -201,6 +213,8 @@ def fina_plants(rng: random.Random) -> list[Plant]:
             }
         else:
             serial = fina_serial(rng, fina_counter(int(not_before.timestamp() * MS)))
+            revoked_at = not_before + _FINA_TEST_REVOKED_AFTER
+            reason = x509.ReasonFlags.cessation_of_operation  # a test certificate, its test over
             facts = {"reported": False, "note": "reconstructed: names and date plausible, not public"}
         plants.append(
             Plant(
@@ -216,6 +230,8 @@ def fina_plants(rng: random.Random) -> list[Plant]:
                 kind=PAIR if with_final else PRECERT,
                 key=f"fina-{number % 3}",
                 facts=facts,
+                revoked_at=revoked_at,
+                revocation_reason=reason,
             )
         )
     for number, when in enumerate(_CLOUDFLARE_RENEWALS):

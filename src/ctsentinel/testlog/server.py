@@ -4,6 +4,10 @@ Everything lives under one base URL, http://127.0.0.1:PORT/testlog/, which is bo
 and the static-ct-api submission and monitoring prefix; the checkpoint origin is therefore
 "127.0.0.1:PORT/testlog" (static-ct-api: the submission prefix without scheme and trailing slash).
 A sequencer publishes a new tree head every merge delay while entries wait. Faults: see faults.py.
+
+Where populate made CAs in DIR, their repository (CRLs and OCSP, repository.py) is served too, on the
+port recorded in DIR/cas/repository.json; `POST <base>/admin/revoke` revokes one of their certificates.
+If that port is taken (another copy of the same DIR being served, say), the log is served without it.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from pathlib import Path
 from aiohttp import web
 
 from ctsentinel.errors import UserError
-from ctsentinel.testlog import http_rfc6962, http_static
+from ctsentinel.testlog import http_rfc6962, http_static, revocations
+from ctsentinel.testlog.ca import CAHierarchy
 from ctsentinel.testlog.faults import FaultError, parse_admin_request, parse_flag
 from ctsentinel.testlog.loglist import log_list, write_log_list
+from ctsentinel.testlog.repository import Repository, RepositoryServer
 from ctsentinel.testlog.service import SERVICE, ServeConfig, TestLogService
 from ctsentinel.testlog.storage import LogStorage, StorageError, now_ms
 
@@ -90,17 +96,78 @@ async def post_faults(request: web.Request) -> web.Response:
         if isinstance(exc, FaultError):
             return _json({"error": str(exc)}, status=400)
         return _json({"error": "body is not JSON"}, status=400)
+    finally:
+        # repository-refused opens or closes a port: that cannot wait for the next request.
+        server = request.app.get(REPOSITORY_SERVER)
+        if server is not None:
+            await server.sync()
     return _json(service.faults.to_json())
 
 
-def create_app(service: TestLogService) -> web.Application:
+def _repository(request: web.Request) -> RepositoryServer:
+    _check_local(request)
+    server = request.app.get(REPOSITORY_SERVER)
+    if server is None:
+        raise web.HTTPNotFound(text="this log serves no CAs (populate makes them)\n")
+    return server
+
+
+async def get_revoked(request: web.Request) -> web.Response:
+    server = _repository(request)
+    return _json({"revoked": [r.to_json() for r in revocations.read(server.repository.book.directory)]})
+
+
+async def post_revoke(request: web.Request) -> web.Response:
+    """Body: one revocation {"ca", "serial", "revoked_at"?, "reason"?} or a list of them (revocations.py)."""
+    server = _repository(request)
+    known = [ca.id for ca in server.repository.hierarchy]
+    try:
+        body = await request.json()
+        items = body if isinstance(body, list) else [body]
+        wanted = [revocations.Revocation.from_json(item, known) for item in items]
+    except ValueError as exc:  # JSONDecodeError, bytes that are not UTF-8, or a RevocationRecordError
+        if isinstance(exc, revocations.RevocationRecordError):
+            return _json({"error": str(exc)}, status=400)
+        return _json({"error": "body is not JSON"}, status=400)
+    recorded = revocations.record(server.repository.book.directory, wanted)
+    for revocation in wanted:
+        log.info("revoked: %s serial %x", revocation.ca_id, revocation.serial)
+    return _json({"revoked": [r.to_json() for r in recorded]})
+
+
+REPOSITORY_SERVER: web.AppKey[RepositoryServer] = web.AppKey("repository-server", RepositoryServer)
+
+
+def create_app(service: TestLogService, repository: RepositoryServer | None = None) -> web.Application:
     app = web.Application(middlewares=[fault_middleware])
     app[SERVICE] = service
+    if repository is not None:
+        app[REPOSITORY_SERVER] = repository
     for method, path, handler in [*http_rfc6962.ROUTES, *http_static.ROUTES]:
         app.router.add_route(method, BASE_PATH + path, handler)
     app.router.add_get(BASE_PATH + "admin/faults", get_faults)
     app.router.add_post(BASE_PATH + "admin/faults", post_faults)
+    app.router.add_get(BASE_PATH + "admin/revoke", get_revoked)
+    app.router.add_post(BASE_PATH + "admin/revoke", post_revoke)
     return app
+
+
+async def _open_repository(directory: Path, service: TestLogService) -> RepositoryServer | None:
+    try:
+        hierarchy = CAHierarchy.load(directory)
+    except ValueError as exc:
+        raise UserError(f"{directory}/cas: {exc}") from None
+    if hierarchy is None:
+        return None
+    book = revocations.RevocationBook(directory)
+    server = RepositoryServer(Repository(hierarchy, book, service.faults))
+    try:
+        await server.sync()
+    except OSError as exc:
+        log.warning("CA repository %s not served: %s (another copy of these CAs served?)", server.url, exc)
+        return None
+    log.info("CA repository (CRLs, OCSP) at %s", server.url)
+    return server
 
 
 async def _sequencer(service: TestLogService) -> None:
@@ -119,6 +186,7 @@ class RunningLog:
     directory: Path
     port: int
     close: Callable[[], Awaitable[None]]
+    repository_url: str | None = None  # the CAs' CRLs and OCSP, where this process serves them
 
 
 async def start_log(
@@ -175,7 +243,13 @@ async def start_log(
             merge_delay=merge_delay,
         ),
     )
-    runner = web.AppRunner(create_app(service), access_log=None)
+    try:
+        repository = await _open_repository(directory, service)
+    except BaseException:
+        sock.close()
+        storage.close()
+        raise
+    runner = web.AppRunner(create_app(service, repository), access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     sequencer = asyncio.create_task(_sequencer(service))
@@ -184,9 +258,12 @@ async def start_log(
         sequencer.cancel()
         await asyncio.gather(sequencer, return_exceptions=True)
         await runner.cleanup()
+        if repository is not None:
+            await repository.close()
         storage.close()
 
-    return RunningLog(url=url, directory=directory, port=port, close=close)
+    repository_url = None if repository is None else repository.url
+    return RunningLog(url=url, directory=directory, port=port, close=close, repository_url=repository_url)
 
 
 def serve_forever(
@@ -233,6 +310,7 @@ class BackgroundLog:
         self._thread: threading.Thread | None = None
         self.url = ""
         self.port = 0
+        self.repository_url: str | None = None  # the CAs' CRLs and OCSP, when served
 
     def start(self) -> BackgroundLog:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
@@ -253,7 +331,7 @@ class BackgroundLog:
             self._error = exc
             self._ready.set()
             return
-        self.url, self.port = running.url, running.port
+        self.url, self.port, self.repository_url = running.url, running.port, running.repository_url
         self._ready.set()
         try:
             await self._stop.wait()

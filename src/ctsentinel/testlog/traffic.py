@@ -149,6 +149,7 @@ class TrafficConfig:
     cas: tuple[tuple[str, bytes, bytes], ...]  # (id, certificate DER, PKCS#8 PEM key) of each issuing CA
     signer_pem: bytes
     rsa_keys: tuple[bytes, ...]  # SPKI DER of the RSA subscriber keys to reuse
+    repository: str  # base URL of the CAs' CRLs and OCSP responders
 
 
 def subscriber_ec_keys(seed: int, count: int) -> list[SubscriberKey]:
@@ -185,6 +186,7 @@ def make_config(
     signer: LogSigner,
     rsa_keys: tuple[bytes, ...],
 ) -> TrafficConfig:
+    issuing = [ca for ca in cas if ca.id in PROFILES_BY_ID]
     materials = tuple(
         (
             ca.id,
@@ -193,10 +195,10 @@ def make_config(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             ),
         )
-        for ca in cas
-        if ca.id in PROFILES_BY_ID
+        for ca in issuing
     )
-    return TrafficConfig(seed, first_index, timeline, materials, signer.to_pem(), rsa_keys)
+    (repository,) = {ca.repository for ca in issuing}  # one hierarchy, one repository
+    return TrafficConfig(seed, first_index, timeline, materials, signer.to_pem(), rsa_keys, repository)
 
 
 class TrafficGenerator:
@@ -210,7 +212,7 @@ class TrafficGenerator:
             spki = cert.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            ca = CA(SPECS_BY_ID[ca_id], key, cert, cert_der, spki)
+            ca = CA(SPECS_BY_ID[ca_id], key, cert, cert_der, spki, config.repository)
             self.issuers[ca_id] = Issuer(ca, validation=PROFILES_BY_ID[ca_id].validation)
         self.profiles = [p for p in PROFILES if p.ca_id in self.issuers]
         self.weights = [p.weight for p in self.profiles]
