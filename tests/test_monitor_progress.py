@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
+from ctsentinel.commands.logs import format_table
 from ctsentinel.monitor.progress import LogProgress, Progress, format_duration, format_line
-from ctsentinel.monitor.status import format_table, log_row
+from ctsentinel.monitor.status import log_row
 from ctsentinel.store import LogState
 
 

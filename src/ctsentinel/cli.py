@@ -1,86 +1,19 @@
-"""The ctsentinel command line (DESIGN.md section 3).
+"""The ctsentinel command line (DESIGN.md section 3): parses the arguments and hands them to the verb's
+module in ctsentinel.commands.
 
 Every command takes -c/--config. Errors print one line on stderr and exit non-zero; no traceback reaches the
-user. Subcommands import their implementation lazily so that `ctsentinel inspect` starts fast.
+user. A verb's module is imported only when that verb runs, so that `ctsentinel inspect` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from ctsentinel.errors import Error
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _inspect(args: argparse.Namespace) -> int:
-    from ctsentinel import inspect_cmd
-
-    return inspect_cmd.run(args)
-
-
-def _testlog_serve(args: argparse.Namespace) -> int:
-    from ctsentinel.testlog.server import serve_forever
-
-    serve_forever(
-        Path(args.dir),
-        host="127.0.0.1",
-        port=args.port,
-        batch_size=args.batch_size,
-        merge_delay=args.merge_delay,
-        faults=args.fault or [],
-    )
-    return 0
-
-
-def _testlog_populate(args: argparse.Namespace) -> int:
-    from ctsentinel.testlog.populate import populate
-
-    report = populate(Path(args.dir), entries=args.entries, scenario=args.scenario, seed=args.seed)
-    print(report.summary())
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from ctsentinel import demo
-
-    return demo.run(args)
-
-
-def _authorize(args: argparse.Namespace) -> int:
-    from ctsentinel import authorize
-
-    return authorize.run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from ctsentinel.config import load_config
-    from ctsentinel.monitor.pipeline import run_command
-
-    return run_command(load_config(args.config), once=args.once)
-
-
-def _logs(args: argparse.Namespace) -> int:
-    from ctsentinel.config import load_config
-    from ctsentinel.monitor.status import logs_command
-
-    return logs_command(load_config(args.config), as_json=args.json)
-
-
-def _alerts(args: argparse.Namespace) -> int:
-    from ctsentinel.report_cmds import alerts_command
-
-    return alerts_command(args)
-
-
-def _search(args: argparse.Namespace) -> int:
-    from ctsentinel.report_cmds import search_command
-
-    return search_command(args)
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -99,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(demo)
     demo.add_argument("--entries", type=int, default=5000, help="size of the test log (default: %(default)s)")
     demo.add_argument("--dir", help="keep the test log in this folder instead of a temporary one")
-    demo.set_defaults(handler=_demo)
+    demo.set_defaults(verb="demo")
 
     authorize = commands.add_parser(
         "authorize", help="record the key hash of a CA (or subscriber key) from a PEM file in a watch"
@@ -111,22 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--subscriber-key", action="store_true", help="add to authorized_keys instead of authorized_issuers"
     )
     authorize.add_argument("--dry-run", action="store_true", help="show what would be added")
-    authorize.set_defaults(handler=_authorize)
+    authorize.set_defaults(verb="authorize")
 
     run = commands.add_parser("run", help="monitor the logs: verify every entry, store what matters")
     _add_config(run)
     run.add_argument("--once", action="store_true", help="catch every log up to its tree head, then exit")
-    run.set_defaults(handler=_run)
+    run.set_defaults(verb="run")
 
     logs = commands.add_parser("logs", help="each log: size, verified position, last tree head, errors")
     _add_config(logs)
     logs.add_argument("--json", action="store_true", help="a JSON array instead of a table")
-    logs.set_defaults(handler=_logs)
+    logs.set_defaults(verb="logs")
 
     alerts = commands.add_parser("alerts", help="alerts, newest first")
     _add_config(alerts)
     alerts.add_argument("--json", action="store_true", help="a JSON array of alert objects")
-    alerts.set_defaults(handler=_alerts)
+    alerts.set_defaults(verb="alerts")
 
     search = commands.add_parser(
         "search", help="stored certificates by name, IP, CIDR, sha256:, serial:, issuer:"
@@ -135,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", help="domain, *.domain, IP, CIDR, sha256:HEX, serial:HEX or issuer:TEXT")
     search.add_argument("--json", action="store_true", help="a JSON array of CertRecords, one per issuance")
     search.add_argument("--limit", type=int, default=100, help="most issuances shown (default: %(default)s)")
-    search.set_defaults(handler=_search)
+    search.set_defaults(verb="search")
 
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)
@@ -177,10 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", required=True, help="the log's public key (PEM, DER or raw EC point)")
     p = what.add_parser("loglist", help="check that every log_id in a log list is the SHA-256 of its key")
     p.add_argument("file")
-    inspect.set_defaults(handler=_inspect)
+    inspect.set_defaults(verb="inspect")
 
     testlog = commands.add_parser("testlog", help="a real local CT log for tests and demos")
     _add_config(testlog)
+    testlog.set_defaults(verb="testlog")
     tl = testlog.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = tl.add_parser("serve", help="serve a log from DIR on 127.0.0.1")
     serve.add_argument("--dir", required=True)
@@ -188,22 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--batch-size", type=int, default=256, help="most entries one get-entries returns")
     serve.add_argument("--merge-delay", type=float, default=1.0, help="seconds between tree heads")
     serve.add_argument("--fault", action="append", metavar="NAME[=VALUE]", help="inject a fault (repeatable)")
-    serve.set_defaults(handler=_testlog_serve)
     populate = tl.add_parser("populate", help="fill a log with realistic generated traffic")
     populate.add_argument("--dir", required=True)
     populate.add_argument("--entries", type=int, default=1000)
     populate.add_argument("--scenario", default=None, help="e.g. fina-1.1.1.1")
     populate.add_argument("--seed", type=int, default=1)
-    populate.set_defaults(handler=_testlog_populate)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Handler = args.handler
     try:
-        return handler(args)
+        module = importlib.import_module(f"ctsentinel.commands.{args.verb}")
+        run: Callable[[argparse.Namespace], int] = module.run
+        return run(args)
     except Error as exc:
         print(f"ctsentinel: {exc}", file=sys.stderr)
         return exc.exit_code

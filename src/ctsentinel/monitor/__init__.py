@@ -3,7 +3,7 @@
 verify.py       the verification rule (docs/monitor-design.md) as a state machine over heads and chunks
 worker.py       one log: poll and check its head, download, prove, decode and commit chunk by chunk
 decode_pool.py  decode + watch matching in worker processes; only what matters crosses back
-pipeline.py     `ctsentinel run [--once]`: log list, store, pool, notifier, workers, signals
+pipeline.py     the run: log list, store, pool, notifier, one worker task per log, signals
 progress.py     per-log progress lines on a terminal
-status.py       `ctsentinel logs [--json]`
+status.py       each log's state as the store knows it (what `ctsentinel logs` shows)
 """

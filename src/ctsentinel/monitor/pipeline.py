@@ -1,4 +1,4 @@
-"""`ctsentinel run [--once]`: every selected log read by its own task, decode in a process pool, one store.
+"""The run: every selected log read by its own task, decode in a process pool, one store.
 
 The log list is loaded (and, in continuous mode, refreshed every refresh_interval, keeping the old list on
 failure), the logs synced into the store, then one LogWorker task per log polls, proves and commits. Errors
@@ -27,12 +27,11 @@ from ctsentinel.logs.factory import make_client
 from ctsentinel.logs.http import HttpClient, LogHTTPError
 from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
 from ctsentinel.monitor.decode_pool import DecodePool, PoolError
-from ctsentinel.monitor.progress import Progress, format_duration
+from ctsentinel.monitor.progress import Progress
 from ctsentinel.monitor.verify import Misbehaviour
 from ctsentinel.monitor.worker import LogWorker, StoreGateway, WorkerResult, now, sleep_or_stop
 from ctsentinel.notify import Notifier, leftover_lines, misbehaviour_event
 from ctsentinel.store import Store, StoredEntry, StoreError
-from ctsentinel.terminal import safe_text
 
 _ONCE_TRIES = 3  # --once: attempts per log (each with the HTTP client's own retries) before giving up
 _RETRY_ERRORS = (LogHTTPError, CTError, StoreError, PoolError, OSError, TimeoutError)
@@ -397,42 +396,3 @@ class Monitor:
         self.stop.set()
         for _, task in self._tasks.values():
             task.cancel()
-
-
-def summary_lines(report: RunReport) -> list[str]:
-    lines = []
-    for result in report.results:
-        rate = result.entries / result.seconds if result.seconds > 0 else 0.0
-        state = f"{result.position:,}/{result.size:,} verified"
-        if result.misbehaviour:
-            state += f", MISBEHAVING ({', '.join(sorted({m.kind for m in result.misbehaviour}))})"
-        elif not result.caught_up:
-            state += ", NOT caught up"
-        lines.append(
-            f"{safe_text(log_label(result.info))}: {state}; {result.entries:,} entries in "
-            f"{format_duration(result.seconds)} ({rate:,.0f}/s)"
-        )
-    return lines
-
-
-def problem_lines(report: RunReport) -> list[str]:
-    lines = []
-    for result in report.misbehaving:
-        first = result.misbehaviour[0]
-        lines.append(f"ctsentinel: log {safe_text(result.info.url)} misbehaved: {safe_text(str(first))}")
-    for result in report.incomplete if report.interrupted is False else []:
-        why = result.error or "interrupted"
-        lines.append(f"ctsentinel: log {safe_text(result.info.url)} not caught up: {safe_text(why)}")
-    return lines
-
-
-def run_command(config: Config, once: bool) -> int:
-    monitor = Monitor(config, once=once)
-    report = asyncio.run(monitor.run())
-    if once:
-        for line in summary_lines(report):
-            print(line)
-    lines = problem_lines(report)
-    for line in [*(lines if once else lines[: len(report.misbehaving)]), *report.undelivered]:
-        print(line, file=sys.stderr)
-    return report.exit_code() if once else (1 if report.misbehaving else 0)

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import datetime as dt
 import ipaddress
@@ -29,9 +28,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ctsentinel.commands.alerts import print_alerts
+from ctsentinel.commands.run import catch_up, problem_lines
 from ctsentinel.config import load_config
 from ctsentinel.errors import UserError
-from ctsentinel.report_cmds import print_alerts
 from ctsentinel.store import Store
 
 SCENARIO = "fina-1.1.1.1"
@@ -99,11 +99,9 @@ path = {json.dumps(str(base / "alerts.jsonl"))}
 
 
 def _catch_up(config_path: Path) -> float:
-    from ctsentinel.monitor.pipeline import Monitor, problem_lines
-
     config = load_config(config_path)
     started = time.monotonic()
-    report = asyncio.run(Monitor(config, once=True).run())
+    report = catch_up(config)
     elapsed = time.monotonic() - started
     if report.exit_code() != 0:
         problems = "; ".join(problem_lines(report)) or "the run did not finish"
