@@ -1,10 +1,6 @@
 """`ctsentinel run --once` delivering the alerts of the real test log (the fina-1.1.1.1 scenario) to a real
 webhook receiver: every alert once, exactly the `alerts --json` objects; a kill -9 in the middle of the
-deliveries loses nothing; a receiver that stays down leaves the deliveries pending, saying so.
-
-These tests wait for the monitor to hold a notify.Notifier (issue 6 integration in monitor/pipeline.py);
-until then they are skipped.
-"""
+deliveries loses nothing; a receiver that stays down leaves the deliveries pending, saying so."""
 
 from __future__ import annotations
 
@@ -21,17 +17,12 @@ import pytest
 
 import test_monitor_run as monitor_run
 from ctsentinel import cli
-from ctsentinel.monitor import pipeline
 from notify_helpers import BackgroundReceiver, free_port
 from test_monitor_run import log_list, run_once, write_config
 
 # The populated test log of the monitor's tests (module-scoped: populated once here too).
 populated = monitor_run.populated
 served = monitor_run.served
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(pipeline, "Notifier"), reason="the monitor does not deliver notifications yet"
-)
 
 
 def config_with_hook(tmp_path: Path, log: Any, scenario: Any, url: str) -> Path:

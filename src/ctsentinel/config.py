@@ -17,6 +17,7 @@ from typing import Any
 import idna
 
 from ctsentinel.errors import UserError
+from ctsentinel.monitor.settings import Keep, LogsSettings, MonitorSettings, Start
 from ctsentinel.notify.settings import NOTIFY_KINDS, ChannelSettings
 from ctsentinel.watch.severity import Severity
 
@@ -30,29 +31,6 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 class ConfigError(UserError):
     """A config problem, reported as `FILE: where: what`."""
-
-
-@dataclass(frozen=True)
-class LogsConfig:
-    list: str = "chrome"  # "chrome", "apple", a path or an http(s) URL of a log list
-    start: str = "end"  # where a newly added log starts: "end" or "beginning"
-    poll_interval: float = 10.0  # seconds between tree-head polls of one log
-    refresh_interval: float = 3600.0  # seconds between log list refreshes
-    states: tuple[str, ...] = ("usable", "qualified", "readonly")
-    include: tuple[str, ...] = ()  # only these log URLs (empty: all of the list)
-    exclude: tuple[str, ...] = ()  # never these log URLs
-    batch_size: int = 1000  # most entries asked for in one request (logs may return fewer)
-    requests_per_second: float = 20.0  # per-log request budget
-    concurrency: int = 4  # per-log requests in flight
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
-    decode_processes: int = 0  # 0: one per core
-    commit_entries: int = 4096  # most entries committed in one transaction
-    store: str = "matched"  # "matched": certificates that match a watch; "all": every one
-    deliver_timeout: float = 30.0  # run --once: seconds to keep retrying deliveries before exiting
-    max_lag: float = 3600.0  # a log behind by more than this many seconds is a health event (0: off)
 
 
 @dataclass(frozen=True)
@@ -80,8 +58,8 @@ class WatchConfig:
 class Config:
     path: Path
     database: str
-    logs: LogsConfig
-    monitor: MonitorConfig
+    logs: LogsSettings
+    monitor: MonitorSettings
     watches: tuple[WatchConfig, ...]
     notify: tuple[NotifyConfig, ...]
 
@@ -240,33 +218,48 @@ def parse_config(text: str, path: Path) -> Config:
         top.fail(f"database {database!r} must be a sqlite:/// or postgresql:// URL")
 
     logs_reader = _Reader(path, "[logs]", top.table.pop("logs", {}))
-    logs = LogsConfig(
-        list=logs_reader.string("list", "chrome"),
-        start=logs_reader.string("start", "end"),
-        poll_interval=logs_reader.number("poll_interval", 10.0, minimum=0.05),
-        refresh_interval=logs_reader.number("refresh_interval", 3600.0, minimum=1.0),
-        states=tuple(logs_reader.strings("states")) or LogsConfig.states,
-        include=tuple(logs_reader.strings("include")),
-        exclude=tuple(logs_reader.strings("exclude")),
-        batch_size=logs_reader.integer("batch_size", 1000, minimum=1),
-        requests_per_second=logs_reader.number("requests_per_second", 20.0, minimum=0.01),
-        concurrency=logs_reader.integer("concurrency", 4, minimum=1),
-    )
-    if logs.start not in ("end", "beginning"):
-        logs_reader.fail(f'start must be "end" or "beginning", not {logs.start!r}')
+    logs_list = logs_reader.string("list", "chrome")
+    start = logs_reader.string("start", "end")
+    poll_interval = logs_reader.number("poll_interval", 10.0, minimum=0.05)
+    refresh_interval = logs_reader.number("refresh_interval", 3600.0, minimum=1.0)
+    states = tuple(logs_reader.strings("states")) or LogsSettings.states
+    include = tuple(logs_reader.strings("include"))
+    exclude = tuple(logs_reader.strings("exclude"))
+    batch_size = logs_reader.integer("batch_size", 1000, minimum=1)
+    requests_per_second = logs_reader.number("requests_per_second", 20.0, minimum=0.01)
+    concurrency = logs_reader.integer("concurrency", 4, minimum=1)
+    if start not in tuple(Start):
+        logs_reader.fail(f'start must be "end" or "beginning", not {start!r}')
     logs_reader.done()
+    logs = LogsSettings(
+        list=logs_list,
+        start=Start(start),
+        poll_interval=poll_interval,
+        refresh_interval=refresh_interval,
+        states=states,
+        include=include,
+        exclude=exclude,
+        batch_size=batch_size,
+        requests_per_second=requests_per_second,
+        concurrency=concurrency,
+    )
 
     monitor_reader = _Reader(path, "[monitor]", top.table.pop("monitor", {}))
-    monitor = MonitorConfig(
-        decode_processes=monitor_reader.integer("decode_processes", 0),
-        commit_entries=monitor_reader.integer("commit_entries", 4096, minimum=1),
-        store=monitor_reader.string("store", "matched"),
-        deliver_timeout=monitor_reader.number("deliver_timeout", 30.0),
-        max_lag=monitor_reader.number("max_lag", 3600.0),
-    )
-    if monitor.store not in ("matched", "all"):
-        monitor_reader.fail(f'store must be "matched" or "all", not {monitor.store!r}')
+    decode_processes = monitor_reader.integer("decode_processes", 0)
+    commit_entries = monitor_reader.integer("commit_entries", 4096, minimum=1)
+    keep = monitor_reader.string("store", "matched")
+    deliver_timeout = monitor_reader.number("deliver_timeout", 30.0)
+    max_lag = monitor_reader.number("max_lag", 3600.0)
+    if keep not in tuple(Keep):
+        monitor_reader.fail(f'store must be "matched" or "all", not {keep!r}')
     monitor_reader.done()
+    monitor = MonitorSettings(
+        decode_processes=decode_processes,
+        commit_entries=commit_entries,
+        store=Keep(keep),
+        deliver_timeout=deliver_timeout,
+        max_lag=max_lag,
+    )
 
     watch_tables = top.table.pop("watch", [])
     notify_tables = top.table.pop("notify", [])

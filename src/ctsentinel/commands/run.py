@@ -1,5 +1,9 @@
 """`ctsentinel run [--once]`: monitor the logs; --once catches every log up to its tree head, then exits.
 
+This command builds what the monitor is handed (settings, store, channels, watchlist) from the config,
+and owns the signals: SIGINT and SIGTERM stop the monitor (a second one exits at once), SIGHUP reloads the
+config and hands the monitor what changed; a broken edit is refused in one line and the monitor goes on.
+
 On --once, one summary line per log goes to stdout; problems (a log that misbehaved or did not catch up,
 deliveries still pending) go to stderr, one line each. The exit status: 0 when every log was caught up,
 1 when one was not or misbehaved, 130 when interrupted.
@@ -9,30 +13,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import signal
 import sys
+from collections.abc import Iterator
 
 from ctsentinel.config import Config, load_config
+from ctsentinel.errors import UserError
+from ctsentinel.monitor.decode_pool import Matcher
+from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.pipeline import Monitor, RunReport, log_label
-from ctsentinel.monitor.progress import format_duration
+from ctsentinel.notify import Notifier, leftover_lines
 from ctsentinel.terminal import safe_text
+from ctsentinel.timefmt import duration
+from ctsentinel.watch import Watchlist
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     once: bool = args.once
-    report = asyncio.run(Monitor(config, once=once).run())
+    report = asyncio.run(_monitor(config, once=once))
     if once:
         for line in summary_lines(report):
             print(line)
     lines = problem_lines(report)
-    for line in [*(lines if once else lines[: len(report.misbehaving)]), *report.undelivered]:
+    for line in [*(lines if once else lines[: len(report.misbehaving)]), *leftover_lines(report.undelivered)]:
         print(line, file=sys.stderr)
     return report.exit_code() if once else (1 if report.misbehaving else 0)
 
 
 def catch_up(config: Config) -> RunReport:
-    """`run --once` without printing: what the demo uses."""
-    return asyncio.run(Monitor(config, once=True).run())
+    """`run --once` without printing (what the demo runs)."""
+    return asyncio.run(_monitor(config, once=True))
 
 
 def summary_lines(report: RunReport) -> list[str]:
@@ -46,7 +59,7 @@ def summary_lines(report: RunReport) -> list[str]:
             state += ", NOT caught up"
         lines.append(
             f"{safe_text(log_label(result.info))}: {state}; {result.entries:,} entries in "
-            f"{format_duration(result.seconds)} ({rate:,.0f}/s)"
+            f"{duration(result.seconds)} ({rate:,.0f}/s)"
         )
     return lines
 
@@ -60,3 +73,105 @@ def problem_lines(report: RunReport) -> list[str]:
         why = result.error or "interrupted"
         lines.append(f"ctsentinel: log {safe_text(result.info.url)} not caught up: {safe_text(why)}")
     return lines
+
+
+def _warn(message: str) -> None:
+    print(f"ctsentinel: {message}", file=sys.stderr, flush=True)
+
+
+def _matcher(config: Config) -> Matcher | None:
+    return Watchlist.from_config(config.watches) if config.watches else None
+
+
+def _notifier(config: Config, gateway: StoreGateway) -> Notifier:
+    """UserError (one line) for a bad [[notify]] option. Without [[notify]] tables nothing is queued, but
+    deliveries left from an earlier config are still worked off (and fail visibly)."""
+    return Notifier.from_settings(gateway.store, config.notify, offload=gateway.offload)
+
+
+async def _monitor(config: Config, *, once: bool) -> RunReport:
+    matcher = _matcher(config)
+    async with StoreGateway.open(config.database) as gateway:
+        notifier = _notifier(config, gateway)
+        monitor = Monitor(
+            config.logs,
+            config.monitor,
+            gateway=gateway,
+            notifier=notifier,
+            matcher=matcher,
+            once=once,
+            warn=_warn,
+        )
+        hangup = None if once else asyncio.Event()
+        with _signals(monitor, hangup):
+            reloader = None
+            if hangup is not None:
+                reloader = asyncio.create_task(_reload_on_hangup(hangup, monitor, gateway, config))
+            try:
+                return await monitor.run()
+            finally:
+                if reloader is not None:
+                    reloader.cancel()
+                    await asyncio.gather(reloader, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def _signals(monitor: Monitor, hangup: asyncio.Event | None) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def interrupt() -> None:
+        nonlocal received
+        received += 1
+        if received > 1:
+            # Second signal: leave now. The database is consistent at any instant (one transaction per
+            # chunk), so the only loss is the chunk in flight, which the next run redoes.
+            sys.stderr.write("ctsentinel: interrupted again, exiting at once\n")
+            sys.stderr.flush()
+            os._exit(130)
+        monitor.interrupt()
+
+    handlers = {signal.SIGINT: interrupt, signal.SIGTERM: interrupt}
+    if hangup is not None:
+        handlers[signal.SIGHUP] = hangup.set
+    for number, handler in handlers.items():
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(number, handler)
+    try:
+        yield
+    finally:
+        for number in handlers:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(number)
+
+
+async def _reload_on_hangup(
+    hangup: asyncio.Event, monitor: Monitor, gateway: StoreGateway, config: Config
+) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await hangup.wait()
+        hangup.clear()
+        try:
+            new = await loop.run_in_executor(None, load_config, config.path)
+            await _reconfigure(monitor, gateway, config, new)
+        except UserError as exc:
+            # A broken edit must not take a running monitor down: keep going on the config we have.
+            _warn(f"config not reloaded, still running on the previous one: {exc}")
+            continue
+        config = new
+        _warn(f"reloaded {config.path}")
+
+
+async def _reconfigure(monitor: Monitor, gateway: StoreGateway, old: Config, new: Config) -> None:
+    """Hand the monitor what changed. Whatever can fail is built before anything changes."""
+    if new.database != old.database:
+        raise UserError(f"database changed to {new.database!r}: that needs a restart")
+    notifier = _notifier(new, gateway) if new.notify != old.notify else None
+    rematch = new.watches != old.watches or new.monitor.store != old.monitor.store
+    matcher = _matcher(new) if rematch else None
+    monitor.use_settings(new.logs, new.monitor)
+    if rematch:
+        monitor.use_matcher(matcher)
+    if notifier is not None:
+        await monitor.use_notifier(notifier)

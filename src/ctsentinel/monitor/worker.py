@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 from ctsentinel.ct.errors import CTError
-from ctsentinel.ct.merkle import CompactRange
+from ctsentinel.ct.merkle import CompactRange, leaf_hash
 from ctsentinel.logs.client import LogClient, RawEntry
 from ctsentinel.logs.loglist import LogInfo
 from ctsentinel.monitor.decode_pool import DecodePool, RawItem
+from ctsentinel.monitor.gateway import StoreGateway
+from ctsentinel.monitor.settings import Start
 from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_signature
-from ctsentinel.store import CommitBatch, LogState, Route, Store, StoredEntry
+from ctsentinel.store import CommitBatch, LogState, StoredEntry
 
 T = TypeVar("T")
 _Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
@@ -40,23 +41,6 @@ class StoredHead:
     raw: bytes = b""
 
 
-class StoreGateway:
-    """Every store call runs on one thread, in order: SQLite has one writer, and the event loop never
-    waits on the disk. `routes` are where commits queue their alerts' deliveries (the notifier's
-    channels; replaced when a reload changes them)."""
-
-    def __init__(
-        self, store: Store, run: Callable[[Callable[[], Any]], Awaitable[Any]], routes: Sequence[Route]
-    ) -> None:
-        self.store = store
-        self._run = run
-        self.routes = tuple(routes)
-
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        result: T = await self._run(lambda: fn(*args, **kwargs))
-        return result
-
-
 @dataclass
 class WorkerResult:
     """What a worker did in this run, for --once's summary and exit status."""
@@ -71,9 +55,8 @@ class WorkerResult:
     caught_up: bool = False  # --once: reached the head it saw at start
 
 
-def leaf_hashes(entries: list[RawEntry]) -> list[bytes]:
-    sha = hashlib.sha256
-    return [sha(b"\x00" + e.leaf_input).digest() for e in entries]
+def leaf_hashes(entries: Sequence[RawEntry]) -> list[bytes]:
+    return [leaf_hash(e.leaf_input) for e in entries]
 
 
 class LogWorker:
@@ -84,7 +67,7 @@ class LogWorker:
         store: StoreGateway,
         pool: DecodePool,
         *,
-        start: str,
+        start: Start,
         commit_entries: int,
         on_progress: Callable[[int, int, str], None] | None = None,
         on_commit: Callable[[Sequence[StoredEntry]], None] | None = None,
@@ -177,7 +160,7 @@ class LogWorker:
 
     async def _first_head(self, head: Any) -> None:
         verifier = LogVerifier(None, CompactRange())
-        if self.start == "end" and head.tree_size > 0:
+        if self.start is Start.END and head.tree_size > 0:
             compact = await self.client.get_compact_range(head.tree_size)
             try:
                 verifier.bootstrap(head, compact)

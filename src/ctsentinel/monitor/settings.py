@@ -1,0 +1,50 @@
+"""What the monitor is told to do: plain values that the `run` command fills in from the config.
+
+The monitor never reads a file: it is handed these, and new ones when the config is reloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Start(StrEnum):
+    """Where a log the store has not seen yet is read from."""
+
+    END = "end"  # its current tree head: only what is logged from now on
+    BEGINNING = "beginning"  # entry 0: the whole log
+
+
+class Keep(StrEnum):
+    """Which certificates the store keeps."""
+
+    MATCHED = "matched"  # those that match a watch (and those that could not be parsed)
+    ALL = "all"  # every certificate of every log, for search like crt.sh
+
+
+@dataclass(frozen=True)
+class LogsSettings:
+    list: str = "chrome"  # "chrome", "apple", a path or an http(s) URL of a log list
+    start: Start = Start.END
+    poll_interval: float = 10.0  # seconds between tree-head polls of one log
+    refresh_interval: float = 3600.0  # seconds between log list refreshes
+    states: tuple[str, ...] = ("usable", "qualified", "readonly")
+    include: tuple[str, ...] = ()  # only these log URLs (empty: all of the list)
+    exclude: tuple[str, ...] = ()  # never these log URLs
+    batch_size: int = 1000  # most entries asked for in one request (logs may return fewer)
+    requests_per_second: float = 20.0  # per-log request budget
+    concurrency: int = 4  # per-log requests in flight
+
+    def selection(self) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """What decides which logs are monitored: a change here means the log list is read again."""
+        return (self.list, self.states, self.include, self.exclude)
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    decode_processes: int = 0  # 0: one per core
+    commit_entries: int = 4096  # most entries committed in one transaction
+    store: Keep = Keep.MATCHED
+    deliver_timeout: float = 30.0  # run --once: seconds to keep retrying deliveries before exiting
+    max_lag: float = 3600.0  # a log behind by more than this many seconds is a health event (0: off)
