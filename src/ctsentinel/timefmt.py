@@ -16,9 +16,11 @@ def rfc3339_or_none(when: datetime | None) -> str | None:
     return None if when is None else rfc3339(when)
 
 
-def rfc3339_ms(timestamp_ms: int) -> str:
-    """A CT timestamp (milliseconds since the epoch) to the second."""
-    return rfc3339(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+def rfc3339_ms(timestamp_ms: int, *, millis: bool = False) -> str:
+    """A CT timestamp (milliseconds since the epoch) to the second; with millis, to the millisecond
+    ("2026-11-27T06:30:00.125Z"), as `inspect` shows a signed timestamp."""
+    when = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z") if millis else rfc3339(when)
 
 
 def parse_rfc3339(text: str) -> datetime:
