@@ -1,4 +1,4 @@
-"""`ctsentinel inspect`: check and decode CT data by hand, in the spirit of ct-go's ctclient.
+"""`ctsentinel inspect WHAT`: check and decode CT data by hand, in the spirit of ct-go's ctclient.
 
 Each check prints a JSON report on stdout. When a check fails, the report still prints (so the evidence is
 visible) and one line on stderr names the first failure; the exit code is then 1. Unreadable input is a
@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import datetime as dt
 import functools
 import gzip
-import hashlib
 import json
 import sys
 import warnings
@@ -27,10 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.utils import CryptographyDeprecationWarning
 
 from ctsentinel.certs.decode import record_from_der, record_from_entry, record_from_tile_leaf
+from ctsentinel.certs.der import OCTET_STRING, IndefiniteLength, read_tlv
 from ctsentinel.ct import merkle
 from ctsentinel.ct.checkpoint import open_checkpoint, parse_checkpoint_text
-from ctsentinel.ct.errors import CTError
-from ctsentinel.ct.note import Ed25519NoteVerifier, parse_note
+from ctsentinel.ct.errors import CTError, DecodeError, SignatureError
+from ctsentinel.ct.note import Ed25519NoteVerifier, Note, parse_note, verify_note
 from ctsentinel.ct.signatures import LogKey, verify_sct, verify_sth
 from ctsentinel.ct.sth import (
     SignedTreeHead,
@@ -40,8 +39,9 @@ from ctsentinel.ct.sth import (
     parse_proof_by_hash_response,
 )
 from ctsentinel.ct.tiles import decode_data_tile, decode_hash_tile
-from ctsentinel.ct.tls import LogEntryType, SignedCertificateTimestamp
+from ctsentinel.ct.tls import LogEntryType, SignedCertificateTimestamp, decode_sct_list
 from ctsentinel.errors import UserError
+from ctsentinel.timefmt import rfc3339_ms
 
 _SCT_LIST_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 
@@ -98,10 +98,9 @@ def _b64(data: bytes) -> str:
 
 def _iso_ms(timestamp_ms: int) -> str:
     try:
-        moment = dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=dt.UTC)
+        return rfc3339_ms(timestamp_ms, millis=True)
     except (OverflowError, OSError, ValueError):
         return "out of range"
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def load_log_key(path: str) -> LogKey:
@@ -249,7 +248,8 @@ def _inspect_cert(args: argparse.Namespace) -> int:
     return _print_records(iter(records))
 
 
-def _load_note_key(path: str, origin: str) -> LogKey | Ed25519NoteVerifier:
+def _load_note_key(path: str) -> LogKey | Ed25519NoteVerifier:
+    """An Ed25519 verifier key (name+id+key, as sum.golang.org publishes it), or else a log key."""
     data = _read(path)
     text = data.decode("utf-8", "replace").strip()
     if b"-----BEGIN" not in data and text.count("+") >= 2 and "\n" not in text:
@@ -268,7 +268,7 @@ def _inspect_checkpoint(args: argparse.Namespace) -> int:
     except CTError as exc:
         raise UserError(f"{args.file}: not a valid checkpoint: {exc}") from exc
     origin = args.origin or checkpoint.origin
-    key = _load_note_key(args.key, origin)
+    key = _load_note_key(args.key)
     report = Report()
     report.fields.update(
         {
@@ -281,30 +281,31 @@ def _inspect_checkpoint(args: argparse.Namespace) -> int:
     )
     if isinstance(key, LogKey):
         report.fields["log_id"] = _b64(key.log_id)
-
-        def check_rfc6962() -> None:
-            verified = open_checkpoint(data, origin, key)
-            report.fields["timestamp"] = verified.timestamp
-            report.fields["time"] = _iso_ms(verified.timestamp)
-
-        report.check("signature", check_rfc6962, "checkpoint signature does not verify")
+        check = functools.partial(_check_rfc6962_checkpoint, report, data, origin, key)
     else:
         report.fields["key_name"] = key.name
-        text = note.text.encode("utf-8")
-
-        def check_ed25519() -> None:
-            from ctsentinel.ct.errors import SignatureError
-
-            mine = [s for s in note.signatures if s.name == key.name and s.key_id == key.key_id]
-            if not mine:
-                raise SignatureError(f"no signature line from {key.name} with key id {key.key_id.hex()}")
-            if not any(key.verify(text, s.signature) for s in mine):
-                raise SignatureError(f"Ed25519 signature of {key.name} does not verify")
-            if checkpoint.origin != origin:
-                raise SignatureError(f"origin is {checkpoint.origin!r}, expected {origin!r}")
-
-        report.check("signature", check_ed25519, "checkpoint signature does not verify")
+        check = functools.partial(_check_ed25519_checkpoint, note, checkpoint.origin, origin, key)
+    report.check("signature", check, "checkpoint signature does not verify")
     return report.finish()
+
+
+def _check_rfc6962_checkpoint(report: Report, data: bytes, origin: str, key: LogKey) -> None:
+    """A static-ct-api checkpoint: the log's RFC6962NoteSignature, which also carries the time."""
+    verified = open_checkpoint(data, origin, key)
+    report.fields["timestamp"] = verified.timestamp
+    report.fields["time"] = _iso_ms(verified.timestamp)
+
+
+def _check_ed25519_checkpoint(note: Note, found: str, origin: str, key: Ed25519NoteVerifier) -> None:
+    """A tlog checkpoint signed with an Ed25519 note key, checked by the signed-note rules."""
+    if not any(s.name == key.name and s.key_id == key.key_id for s in note.signatures):
+        raise SignatureError(f"no signature line from {key.name} with key id {key.key_id.hex()}")
+    try:
+        verify_note(note, [key])
+    except SignatureError:
+        raise SignatureError(f"Ed25519 signature of {key.name} does not verify") from None
+    if found != origin:
+        raise SignatureError(f"origin is {found!r}, expected {origin!r}")
 
 
 def _maybe_gunzip(data: bytes, path: str) -> bytes:
@@ -343,91 +344,106 @@ def _inspect_tile(args: argparse.Namespace) -> int:
     return _print_records(record_from_tile_leaf(leaf).to_json() for leaf in leaves)
 
 
-def _unwrap_octet_string(der: bytes) -> bytes:
-    """The contents of a DER OCTET STRING (the SCT-list extension wraps the TLS list in one)."""
-    if len(der) < 2 or der[0] != 0x04:
-        raise UserError("embedded SCT list: extension value is not an OCTET STRING")
-    length, offset = der[1], 2
-    if length & 0x80:
-        count = length & 0x7F
-        length, offset = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
-    if offset + length != len(der):
-        raise UserError("embedded SCT list: bad OCTET STRING length")
-    return der[offset:]
-
-
 def _inspect_sct(args: argparse.Namespace) -> int:
     key = load_log_key(args.key)
-    cert_der = _certificate_blobs(_read(args.cert))[0][0]
-    issuer_key_hash: bytes | None = None
-    if args.issuer:
-        issuer = x509.load_der_x509_certificate(_certificate_blobs(_read(args.issuer))[0][0])
-        issuer_key_hash = hashlib.sha256(
-            issuer.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        ).digest()
-    scts: list[tuple[str, bytes]] = []
-    if args.sct:
-        scts.append((args.sct, _read(args.sct)))
-    entry_type = LogEntryType.X509_ENTRY
-    signed_entry = cert_der
-    if args.embedded or issuer_key_hash is not None:
+    cert_der = _first_certificate(args.cert)
+    issuer_key_hash = _issuer_key_hash(args.issuer) if args.issuer else None
+    scts = [(args.sct, _read(args.sct))] if args.sct else []
+    if not (args.embedded or issuer_key_hash is not None):
+        entry_type, signed_entry = LogEntryType.X509_ENTRY, cert_der
+    else:
         if issuer_key_hash is None:
             raise UserError("checking an embedded SCT needs --issuer (the precertificate's issuer)")
-        try:
-            cert = x509.load_der_x509_certificate(cert_der)
-            signed_entry = cert.tbs_precertificate_bytes
-        except ValueError as exc:
-            raise UserError(f"{args.cert}: cannot derive the precertificate TBS: {exc}") from exc
-        entry_type = LogEntryType.PRECERT_ENTRY
+        cert, tbs = _precertificate(args.cert, cert_der)
+        entry_type, signed_entry = LogEntryType.PRECERT_ENTRY, tbs
         if args.embedded:
-            try:
-                ext = cert.extensions.get_extension_for_oid(_SCT_LIST_OID)
-            except x509.ExtensionNotFound as exc:
-                raise UserError(f"{args.cert}: no embedded SCT list") from exc
-            from ctsentinel.ct.tls import decode_sct_list
-
-            inner = _unwrap_octet_string(ext.value.public_bytes())
-            try:
-                for number, sct in enumerate(decode_sct_list(inner)):
-                    scts.append((f"embedded[{number}]", sct.encode()))
-            except CTError as exc:
-                raise UserError(f"{args.cert}: bad embedded SCT list: {exc}") from exc
+            scts.extend(_embedded_scts(args.cert, cert))
     if not scts:
         raise UserError("give an SCT file or --embedded")
     report = Report()
     report.fields["log_id"] = _b64(key.log_id)
-    results = []
-    for name, raw_sct in scts:
-        entry: dict[str, Any] = {"sct": name}
-        results.append(entry)
-        try:
-            sct = SignedCertificateTimestamp.decode(raw_sct)
-        except CTError as exc:
-            entry["signature"] = f"invalid: malformed SCT: {exc}"
-            report.failures.append(f"{name}: malformed SCT: {exc}")
-            continue
-        entry["timestamp"] = sct.timestamp
-        entry["time"] = _iso_ms(sct.timestamp)
-        entry["sct_log_id"] = _b64(sct.log_id)
-        if sct.log_id != key.log_id:
-            entry["signature"] = "skipped: from another log"
-            continue
-        sub = Report()
-        sub.check(
-            "signature",
-            functools.partial(verify_sct, key, sct, entry_type, signed_entry, issuer_key_hash),
-            f"{name}: SCT signature does not verify",
-        )
-        entry.update(sub.fields)
-        report.failures.extend(sub.failures)
-    report.fields["scts"] = results
-    if not any(
-        r.get("signature") == "valid" or str(r.get("signature", "")).startswith("invalid") for r in results
-    ):
+    report.fields["scts"] = results = [
+        _check_sct(report, key, name, raw, entry_type, signed_entry, issuer_key_hash) for name, raw in scts
+    ]
+    if not any(str(r.get("signature", "")).startswith(("valid", "invalid")) for r in results):
         report.failures.append("no SCT from this log")
     return report.finish()
+
+
+def _first_certificate(path: str) -> bytes:
+    return _certificate_blobs(_read(path))[0][0]
+
+
+def _issuer_key_hash(path: str) -> bytes:
+    """SHA-256 of the issuer's SubjectPublicKeyInfo, as a precertificate's SCT signs it."""
+    spki_sha256 = record_from_der(_first_certificate(path)).subject_spki_sha256
+    if spki_sha256 is None:
+        raise UserError(f"{path}: cannot read the issuer's public key")
+    return bytes.fromhex(spki_sha256)
+
+
+def _precertificate(path: str, der: bytes) -> tuple[x509.Certificate, bytes]:
+    """The certificate and the precertificate TBS its embedded SCTs signed (without them, or the poison)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        return cert, cert.tbs_precertificate_bytes
+    except ValueError as exc:
+        raise UserError(f"{path}: cannot derive the precertificate TBS: {exc}") from exc
+
+
+def _embedded_scts(path: str, cert: x509.Certificate) -> list[tuple[str, bytes]]:
+    """The SCTs in the certificate's SCT-list extension (a TLS list inside a DER OCTET STRING)."""
+    try:
+        extension = cert.extensions.get_extension_for_oid(_SCT_LIST_OID)
+    except x509.ExtensionNotFound as exc:
+        raise UserError(f"{path}: no embedded SCT list") from exc
+    value = extension.value.public_bytes()
+    if len(value) < 2 or value[0] != OCTET_STRING:
+        raise UserError("embedded SCT list: extension value is not an OCTET STRING")
+    try:
+        _, start, end = read_tlv(value, 0, len(value))
+    except (DecodeError, IndefiniteLength):
+        end = -1
+    if end != len(value):
+        raise UserError("embedded SCT list: bad OCTET STRING length")
+    try:
+        return [(f"embedded[{n}]", sct.encode()) for n, sct in enumerate(decode_sct_list(value[start:end]))]
+    except CTError as exc:
+        raise UserError(f"{path}: bad embedded SCT list: {exc}") from exc
+
+
+def _check_sct(
+    report: Report,
+    key: LogKey,
+    name: str,
+    raw_sct: bytes,
+    entry_type: LogEntryType,
+    signed_entry: bytes,
+    issuer_key_hash: bytes | None,
+) -> dict[str, Any]:
+    """One SCT's part of the report; a failure also goes into `report`'s failures."""
+    entry: dict[str, Any] = {"sct": name}
+    try:
+        sct = SignedCertificateTimestamp.decode(raw_sct)
+    except CTError as exc:
+        entry["signature"] = f"invalid: malformed SCT: {exc}"
+        report.failures.append(f"{name}: malformed SCT: {exc}")
+        return entry
+    entry["timestamp"] = sct.timestamp
+    entry["time"] = _iso_ms(sct.timestamp)
+    entry["sct_log_id"] = _b64(sct.log_id)
+    if sct.log_id != key.log_id:
+        entry["signature"] = "skipped: from another log"
+        return entry
+    sub = Report()
+    sub.check(
+        "signature",
+        functools.partial(verify_sct, key, sct, entry_type, signed_entry, issuer_key_hash),
+        f"{name}: SCT signature does not verify",
+    )
+    entry.update(sub.fields)
+    report.failures.extend(sub.failures)
+    return entry
 
 
 def _inspect_loglist(args: argparse.Namespace) -> int:
