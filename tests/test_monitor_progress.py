@@ -6,9 +6,10 @@ import io
 from datetime import UTC, datetime
 
 from ctsentinel.commands.logs import format_table
-from ctsentinel.monitor.progress import LogProgress, Progress, format_duration, format_line
-from ctsentinel.monitor.status import log_row
+from ctsentinel.monitor.progress import LogProgress, Progress, format_line
+from ctsentinel.monitor.status import log_status
 from ctsentinel.store import LogState
+from ctsentinel.timefmt import duration
 
 
 class Terminal(io.StringIO):
@@ -25,7 +26,7 @@ def test_rate_and_eta_from_positions() -> None:
     assert "6,000/101,000" in line and "1,000/s" in line and "ETA 1m35s" in line
     progress.update(101000, 101000, now=106.0)
     assert "caught up" in format_line(progress)
-    assert [format_duration(s) for s in (5, 65, 3700, 90000)] == ["5s", "1m05s", "1h01m", "1d01h"]
+    assert [duration(s) for s in (5, 65, 3700, 90000)] == ["5s", "1m05s", "1h01m", "1d01h"]
 
 
 def test_lines_are_redrawn_in_place_on_a_terminal_only() -> None:
@@ -66,16 +67,18 @@ def state(**changes: object) -> LogState:
 def test_logs_rows_and_table() -> None:
     now = datetime(2023, 11, 14, 22, 20, 0, tzinfo=UTC)
     heads = [{"first_seen": "2023-11-14T22:13:50Z"}]
-    row = log_row(state(), heads, [], now)
+    status = log_status(state(), heads, [], now)
+    row = status.to_json()
     assert row["tree_size"] == 1000 and row["position"] == 900 and row["backlog"] == 300
     assert row["last_tree_head_time"] == "2023-11-14T22:13:20Z"
     assert row["last_tree_head_age_seconds"] == 400.0
     assert row["entries_per_second"] == 10.0  # 900 entries from 22:13:50 to 22:15:20
     assert row["errors"] == 2 and row["misbehaving"] is False
     fork = {"kind": "fork", "time": "2023-11-14T22:19:00Z", "detail": "two heads", "evidence": {}}
-    bad = log_row(state(misbehaving=True), heads, [fork], now)
+    bad_status = log_status(state(misbehaving=True), heads, [fork], now)
+    bad = bad_status.to_json()
     assert bad["misbehaviour"] == [{"kind": "fork", "time": "2023-11-14T22:19:00Z", "detail": "two heads"}]
-    table = format_table([row, bad])
+    table = format_table([status, bad_status])
     lines = table.splitlines()
     assert len(lines) == 3 and lines[0].startswith("URL")
     assert "\x1b" not in table and "\x07" not in table and "\\x1b]0;pwned\\x07" in table

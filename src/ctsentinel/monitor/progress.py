@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ctsentinel.terminal import safe_text
+from ctsentinel.timefmt import duration
 
 _WINDOW = 10.0  # seconds of history behind the rate, so it follows speed changes within a few seconds
 
@@ -34,24 +35,13 @@ class LogProgress:
         return (p1 - p0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
 def format_line(progress: LogProgress, width: int = 60) -> str:
     rate = progress.rate()
     backlog = progress.size - progress.position
     if backlog <= 0:
         eta = "caught up"
     elif rate > 0:
-        eta = "ETA " + format_duration(backlog / rate)
+        eta = "ETA " + duration(backlog / rate)
     else:
         eta = "ETA ?"
     label = safe_text(progress.label)

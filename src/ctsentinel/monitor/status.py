@@ -1,29 +1,69 @@
-"""What the store knows of each log: its size, verified position, last tree head, errors, misbehaviour."""
+"""What the store knows of each log: its size, verified position, last tree head, errors, misbehaviour.
+
+`LogStatus.to_json()` is the object `ctsentinel logs --json` prints for each log: its keys, in this order,
+are a contract.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from ctsentinel.store import LogState, Store
+from ctsentinel.timefmt import parse_rfc3339, rfc3339_ms
 
 
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+@dataclass(frozen=True)
+class MisbehaviourNote:
+    kind: str
+    time: str  # RFC 3339
+    detail: str
 
 
-def _first_seen(heads: list[dict[str, object]]) -> datetime | None:
-    times = [h["first_seen"] for h in heads if isinstance(h.get("first_seen"), str)]
-    if not times:
-        return None
-    return min(datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in times)
+@dataclass(frozen=True)
+class LogStatus:
+    url: str
+    log_id: str  # hex
+    type: str  # "rfc6962" | "static"
+    description: str
+    operator: str
+    state: str  # in the log list: usable, qualified, readonly, retired, ...
+    tree_size: int | None  # of the last verified tree head
+    latest_tree_size: int | None  # the largest tree head seen, verified or not
+    position: int | None  # the next entry to process; None: not started
+    start_index: int | None
+    last_tree_head_time: str | None  # RFC 3339
+    last_tree_head_age_seconds: float | None
+    backlog: int | None
+    entries_processed: int
+    entries_per_second: float | None
+    errors: int
+    last_error: str | None
+    misbehaving: bool
+    misbehaviour: list[MisbehaviourNote]
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
-def log_row(state: LogState, heads: list[dict[str, object]], misbehaviour: list[dict[str, object]],
-            now: datetime) -> dict[str, Any]:
-    """One log's status with stable snake_case keys (the JSON contract of `logs --json`)."""
+def _time(timestamp_ms: int | None) -> str | None:
+    return None if timestamp_ms is None else rfc3339_ms(timestamp_ms)
+
+
+def _first_seen(heads: Sequence[Mapping[str, object]]) -> datetime | None:
+    times = [t for h in heads if isinstance(t := h.get("first_seen"), str)]
+    return min((parse_rfc3339(t) for t in times), default=None)
+
+
+def log_status(
+    state: LogState,
+    heads: Sequence[Mapping[str, object]],
+    misbehaviour: Sequence[Mapping[str, object]],
+    now: datetime,
+) -> LogStatus:
+    """One log's status from what the store returns for it (its state, tree heads and misbehaviour)."""
     size = state.verified_size
     latest = max(x for x in (state.latest_size, size, 0) if x is not None)
     age = None
@@ -35,32 +75,34 @@ def log_row(state: LogState, heads: list[dict[str, object]], misbehaviour: list[
     if started is not None and state.updated_at is not None and state.entries_processed:
         elapsed = (state.updated_at - started).total_seconds()
         rate = round(state.entries_processed / elapsed, 1) if elapsed > 0 else None
-    return {
-        "url": state.url,
-        "log_id": state.log_id.hex(),
-        "type": state.kind,
-        "description": state.description,
-        "operator": state.operator,
-        "state": state.state,
-        "tree_size": size,
-        "latest_tree_size": state.latest_size,
-        "position": state.position,
-        "start_index": state.start_index,
-        "last_tree_head_time": _iso(state.verified_timestamp),
-        "last_tree_head_age_seconds": round(age, 1) if age is not None else None,
-        "backlog": latest - state.position if state.position is not None else None,
-        "entries_processed": state.entries_processed,
-        "entries_per_second": rate,
-        "errors": state.errors,
-        "last_error": state.last_error,
-        "misbehaving": state.misbehaving,
-        "misbehaviour": [{"kind": m["kind"], "time": m["time"], "detail": m["detail"]} for m in misbehaviour],
-    }
+    return LogStatus(
+        url=state.url,
+        log_id=state.log_id.hex(),
+        type=state.kind,
+        description=state.description,
+        operator=state.operator,
+        state=state.state,
+        tree_size=size,
+        latest_tree_size=state.latest_size,
+        position=state.position,
+        start_index=state.start_index,
+        last_tree_head_time=_time(state.verified_timestamp),
+        last_tree_head_age_seconds=round(age, 1) if age is not None else None,
+        backlog=latest - state.position if state.position is not None else None,
+        entries_processed=state.entries_processed,
+        entries_per_second=rate,
+        errors=state.errors,
+        last_error=state.last_error,
+        misbehaving=state.misbehaving,
+        misbehaviour=[
+            MisbehaviourNote(str(m["kind"]), str(m["time"]), str(m["detail"])) for m in misbehaviour
+        ],
+    )
 
 
-def collect(store: Store, now: datetime | None = None) -> list[dict[str, Any]]:
+def log_statuses(store: Store, now: datetime | None = None) -> list[LogStatus]:
     now = now or datetime.now(UTC)
-    rows = []
-    for state in store.log_states():
-        rows.append(log_row(state, store.tree_heads(state.log_id), store.misbehaviour(state.log_id), now))
-    return rows
+    return [
+        log_status(state, store.tree_heads(state.log_id), store.misbehaviour(state.log_id), now)
+        for state in store.log_states()
+    ]
