@@ -10,10 +10,8 @@ import pickle
 from pathlib import Path
 
 from ctsentinel.config import parse_config
-from ctsentinel.ct.merkle import root_hash
-from ctsentinel.logs.client import RawEntry
+from ctsentinel.ct.merkle import leaf_hashes, root_hash
 from ctsentinel.monitor.decode_pool import Decoded, DecodePool, decode_batch, init_worker
-from ctsentinel.monitor.worker import leaf_hashes
 from ctsentinel.watch import Watchlist
 
 DATA = Path(__file__).parent / "data" / "monitor"
@@ -35,7 +33,7 @@ def watchlist() -> Watchlist:
 
 def test_leaf_hashes_give_the_real_pilot_root() -> None:
     pilot = entries()[:4]
-    hashes = leaf_hashes([RawEntry(i, leaf, extra) for i, leaf, extra in pilot])
+    hashes = leaf_hashes(leaf for _, leaf, _ in pilot)
     assert base64.b64encode(root_hash(hashes)).decode() == "A26tmgcaUJpkFXFpkzCS8bJ29cQBEgExKAYFL8hiJ5E="
 
 

@@ -16,13 +16,14 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from ctsentinel.certs.decode import record_from_entry
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
 from ctsentinel.errors import Error
+from ctsentinel.watch.finding import Finding
 
 RawItem = tuple[int, bytes, bytes]  # index, leaf_input, extra_data
 
@@ -34,7 +35,9 @@ class PoolError(Error):
 
 
 class Matcher(Protocol):
-    def match(self, record: CertRecord) -> list[Any]: ...
+    """What decides whether a certificate matters (watch.Watchlist); it must pickle, to reach the workers."""
+
+    def match(self, record: CertRecord) -> list[Finding]: ...
 
 
 class Decoded(NamedTuple):
@@ -43,7 +46,7 @@ class Decoded(NamedTuple):
     timestamp: int  # ms, from the leaf
     record: CertRecord
     cert_der: bytes | None  # the certificate or precertificate as logged
-    findings: list[Any]
+    findings: list[Finding]
 
 
 _matcher: Matcher | None = None

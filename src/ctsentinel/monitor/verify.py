@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.merkle import EMPTY_ROOT, CompactRange, verify_consistency
+from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.errors import Error
 from ctsentinel.store.types import TreeHeadLike as Head  # logs.client.TreeHead has exactly these
 
-KINDS = ("bad_signature", "shrink", "fork", "inconsistent", "bad_entries")
-
 
 class Misbehaviour(Error):
-    """A log served something a consistent append-only log cannot: kind is one of KINDS."""
+    """A log served something a consistent append-only log cannot."""
 
-    def __init__(self, kind: str, detail: str, evidence: dict[str, object]) -> None:
+    def __init__(self, kind: MisbehaviourKind, detail: str, evidence: dict[str, object]) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.detail = detail
@@ -48,7 +47,7 @@ def head_evidence(head: Head) -> dict[str, object]:
 
 def bad_signature(head: Head, error: Exception) -> Misbehaviour:
     return Misbehaviour(
-        "bad_signature",
+        MisbehaviourKind.BAD_SIGNATURE,
         f"tree head of size {head.tree_size} does not verify: {error}",
         {"head": head_evidence(head), "error": str(error)},
     )
@@ -61,7 +60,6 @@ class Chunk:
     start: int
     range: CompactRange
     target: Head
-    proof: list[bytes] = field(default_factory=list)
 
     @property
     def end(self) -> int:
@@ -112,7 +110,7 @@ class LogVerifier:
                 verify_consistency(head.tree_size, last.tree_size, proof, head.root_hash, last.root_hash)
         except CTError as exc:
             raise Misbehaviour(
-                "inconsistent",
+                MisbehaviourKind.INCONSISTENT,
                 f"older tree head of size {head.tree_size} is not a prefix of the verified tree of size "
                 f"{last.tree_size}: {exc}",
                 {
@@ -134,7 +132,7 @@ class LogVerifier:
             if self.is_stale(head):
                 return False
             raise Misbehaviour(
-                "shrink",
+                MisbehaviourKind.SHRINK,
                 f"tree head of size {head.tree_size} is smaller than the verified size {last.tree_size} "
                 f"and signed later ({head.timestamp} > {last.timestamp})",
                 {"verified_head": head_evidence(last), "new_head": head_evidence(head)},
@@ -142,7 +140,7 @@ class LogVerifier:
         if head.tree_size == last.tree_size:
             if head.root_hash != last.root_hash:
                 raise Misbehaviour(
-                    "fork",
+                    MisbehaviourKind.FORK,
                     f"two tree heads of size {head.tree_size} with different roots "
                     f"({last.root_hash.hex()[:16]}… verified, {head.root_hash.hex()[:16]}… new)",
                     {"verified_head": head_evidence(last), "new_head": head_evidence(head)},
@@ -161,7 +159,7 @@ class LogVerifier:
             # an earlier run already stored.
             if head.tree_size < self.position:
                 raise Misbehaviour(
-                    "shrink",
+                    MisbehaviourKind.SHRINK,
                     f"tree head of size {head.tree_size} is smaller than the position {self.position}",
                     {"new_head": head_evidence(head), "position": self.position},
                 )
@@ -180,7 +178,7 @@ class LogVerifier:
             verify_consistency(last.tree_size, head.tree_size, proof, last.root_hash, head.root_hash)
         except CTError as exc:
             raise Misbehaviour(
-                "inconsistent",
+                MisbehaviourKind.INCONSISTENT,
                 f"tree head of size {head.tree_size} is not consistent with the verified size "
                 f"{last.tree_size}: {exc}",
                 {
@@ -197,7 +195,7 @@ class LogVerifier:
         """start = "end": adopt a range for the head's size obtained from the log (proof or hash tiles)."""
         if compact_range.size != head.tree_size or compact_range.root() != head.root_hash:
             raise Misbehaviour(
-                "inconsistent",
+                MisbehaviourKind.INCONSISTENT,
                 f"the compact range the log serves for size {head.tree_size} has root "
                 f"{compact_range.root().hex()} (size {compact_range.size}), not the tree head's",
                 {
@@ -236,7 +234,7 @@ class LogVerifier:
                 verify_consistency(chunk.end, target.tree_size, proof, computed, target.root_hash)
         except CTError as exc:
             raise Misbehaviour(
-                "bad_entries",
+                MisbehaviourKind.BAD_ENTRIES,
                 f"entries [{chunk.start}, {chunk.end}) do not hash to the tree head of size "
                 f"{target.tree_size}: {exc}",
                 {
@@ -247,7 +245,6 @@ class LogVerifier:
                     "error": str(exc),
                 },
             ) from None
-        chunk.proof = list(proof)
 
     def advance(self, chunk: Chunk) -> None:
         """Adopt a proven chunk's range (after its commit succeeded)."""

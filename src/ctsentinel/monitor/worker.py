@@ -13,11 +13,11 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import TypeAlias
 
 from ctsentinel.ct.errors import CTError
-from ctsentinel.ct.merkle import CompactRange, leaf_hash
-from ctsentinel.logs.client import LogClient, RawEntry
+from ctsentinel.ct.merkle import CompactRange, leaf_hashes
+from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
 from ctsentinel.logs.loglist import LogInfo
 from ctsentinel.monitor.decode_pool import DecodePool, RawItem
 from ctsentinel.monitor.gateway import StoreGateway
@@ -25,7 +25,6 @@ from ctsentinel.monitor.settings import Start
 from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_signature
 from ctsentinel.store import CommitBatch, LogState, StoredEntry
 
-T = TypeVar("T")
 _Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
 _Queue: TypeAlias = "asyncio.Queue[_Prepared | BaseException | None]"
 _IN_FLIGHT = 3  # chunks between download and commit: enough to overlap the stages, bounded in memory
@@ -53,10 +52,6 @@ class WorkerResult:
     position: int = 0
     size: int = 0
     caught_up: bool = False  # --once: reached the head it saw at start
-
-
-def leaf_hashes(entries: Sequence[RawEntry]) -> list[bytes]:
-    return [leaf_hash(e.leaf_input) for e in entries]
 
 
 class LogWorker:
@@ -158,7 +153,7 @@ class LogWorker:
         self.on_progress(self.position, self.target_size, "")
         return self.position < self.target_size
 
-    async def _first_head(self, head: Any) -> None:
+    async def _first_head(self, head: TreeHead) -> None:
         verifier = LogVerifier(None, CompactRange())
         if self.start is Start.END and head.tree_size > 0:
             compact = await self.client.get_compact_range(head.tree_size)
@@ -232,7 +227,7 @@ class LogWorker:
                         break
                     take = boundary - chunk_start
                     part, items = items[:take], items[take:]
-                    running.extend(leaf_hashes(part))
+                    running.extend(leaf_hashes(e.leaf_input for e in part))
                     chunk = Chunk(chunk_start, running.copy(), target)
                     task = asyncio.create_task(self._prepare(chunk, part))
                     try:
@@ -265,8 +260,10 @@ class LogWorker:
             decoding.cancel()
             raise
         decoded = await decoding
-        return [StoredEntry(d.entry_index, d.entry_type, d.timestamp, d.record, d.cert_der, d.findings)
-                for d in decoded]
+        return [
+            StoredEntry(d.entry_index, d.entry_type, d.timestamp, d.record, d.cert_der, list(d.findings))
+            for d in decoded
+        ]
 
     async def _commit(self, chunk: Chunk, task: asyncio.Task[list[StoredEntry]]) -> None:
         entries = await task
