@@ -193,7 +193,7 @@ def _notify(file: Path, position: int, table: Any) -> NotifyConfig:
     if min_severity not in SEVERITIES:
         reader.fail(f"min_severity must be one of {', '.join(SEVERITIES)}, not {min_severity!r}")
     watches = tuple(reader.strings("watches"))
-    # Channel options are checked by the channel itself when it is built (issue 6); they are kept as given.
+    # Channel options are checked by the channel itself when it is built; they are kept as given.
     return NotifyConfig(
         kind=kind, options=dict(reader.table), min_severity=Severity(min_severity), watches=watches
     )
