@@ -19,7 +19,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src/ctsentinel   # --strict for ct/, certs/, watch/, logs/, testlog/, oversight/ (pyproject.toml overrides)
+	$(BIN)/mypy src/ctsentinel   # --strict where pyproject.toml's [[tool.mypy.overrides]] say
 
 # The large-log benchmarks default to 1,000,000 entries when run by hand; `make bench` uses BENCH_ENTRIES.
 BENCH_ENTRIES ?= 100000

@@ -65,7 +65,14 @@ class Config:
 
 
 class _Reader:
-    """Pops typed values out of one TOML table and reports what is left over as unknown keys."""
+    """Pops typed values out of one TOML table and reports what is left over as unknown keys.
+
+    Hand-written rather than msgspec (or pydantic) over tomllib: a prototype with msgspec Structs
+    (forbid_unknown_fields, Meta(ge=...)) needed a translator of its English error text into these messages
+    (paths to "[[watch]] 'name'", its type names to ours), came to 104 lines against this reader and the
+    reading code it would replace, and still reported the first problem in file order instead of type
+    errors before the alphabetically first unknown key.
+    """
 
     def __init__(self, file: Path, where: str, table: Any) -> None:
         self.file, self.where = file, where

@@ -78,6 +78,9 @@ class Progress:
             entry.update(position, size, time.monotonic())
             entry.status = status
 
+    # Hand-written rather than rich.live: rich redraws with its own sequences (the cursor moved up line by
+    # line and hidden until it stops, the last line left open), so what a terminal receives would change,
+    # for the sake of the dozen lines below.
     def draw(self, force: bool = False) -> None:
         if not self.enabled:
             return
