@@ -214,31 +214,22 @@ def _resolve_database(url: str, base: Path) -> str:
     return url
 
 
-def parse_config(text: str, path: Path) -> Config:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    top = _Reader(path, "", data)
-    database = top.string("database", "sqlite:///ctsentinel.db")
-    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", database):
-        top.fail(f"database {database!r} must be a sqlite:/// or postgresql:// URL")
-
-    logs_reader = _Reader(path, "[logs]", top.table.pop("logs", {}))
-    logs_list = logs_reader.string("list", "chrome")
-    start = logs_reader.string("start", "end")
-    poll_interval = logs_reader.number("poll_interval", 10.0, minimum=0.05)
-    refresh_interval = logs_reader.number("refresh_interval", 3600.0, minimum=1.0)
-    states = tuple(logs_reader.strings("states")) or LogsSettings.states
-    include = tuple(logs_reader.strings("include"))
-    exclude = tuple(logs_reader.strings("exclude"))
-    batch_size = logs_reader.integer("batch_size", 1000, minimum=1)
-    requests_per_second = logs_reader.number("requests_per_second", 20.0, minimum=0.01)
-    concurrency = logs_reader.integer("concurrency", 4, minimum=1)
+def _logs_settings(path: Path, table: Any) -> LogsSettings:
+    reader = _Reader(path, "[logs]", table)
+    logs_list = reader.string("list", "chrome")
+    start = reader.string("start", "end")
+    poll_interval = reader.number("poll_interval", 10.0, minimum=0.05)
+    refresh_interval = reader.number("refresh_interval", 3600.0, minimum=1.0)
+    states = tuple(reader.strings("states")) or LogsSettings.states
+    include = tuple(reader.strings("include"))
+    exclude = tuple(reader.strings("exclude"))
+    batch_size = reader.integer("batch_size", 1000, minimum=1)
+    requests_per_second = reader.number("requests_per_second", 20.0, minimum=0.01)
+    concurrency = reader.integer("concurrency", 4, minimum=1)
     if start not in tuple(Start):
-        logs_reader.fail(f'start must be "end" or "beginning", not {start!r}')
-    logs_reader.done()
-    logs = LogsSettings(
+        reader.fail(f'start must be "end" or "beginning", not {start!r}')
+    reader.done()
+    return LogsSettings(
         list=logs_list,
         start=Start(start),
         poll_interval=poll_interval,
@@ -251,16 +242,18 @@ def parse_config(text: str, path: Path) -> Config:
         concurrency=concurrency,
     )
 
-    monitor_reader = _Reader(path, "[monitor]", top.table.pop("monitor", {}))
-    decode_processes = monitor_reader.integer("decode_processes", 0)
-    commit_entries = monitor_reader.integer("commit_entries", 4096, minimum=1)
-    keep = monitor_reader.string("store", "matched")
-    deliver_timeout = monitor_reader.number("deliver_timeout", 30.0)
-    max_lag = monitor_reader.number("max_lag", 3600.0)
+
+def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
+    reader = _Reader(path, "[monitor]", table)
+    decode_processes = reader.integer("decode_processes", 0)
+    commit_entries = reader.integer("commit_entries", 4096, minimum=1)
+    keep = reader.string("store", "matched")
+    deliver_timeout = reader.number("deliver_timeout", 30.0)
+    max_lag = reader.number("max_lag", 3600.0)
     if keep not in tuple(Keep):
-        monitor_reader.fail(f'store must be "matched" or "all", not {keep!r}')
-    monitor_reader.done()
-    monitor = MonitorSettings(
+        reader.fail(f'store must be "matched" or "all", not {keep!r}')
+    reader.done()
+    return MonitorSettings(
         decode_processes=decode_processes,
         commit_entries=commit_entries,
         store=Keep(keep),
@@ -268,6 +261,19 @@ def parse_config(text: str, path: Path) -> Config:
         max_lag=max_lag,
     )
 
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    top = _Reader(path, "", data)
+    database = top.string("database", "sqlite:///ctsentinel.db")
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", database):
+        top.fail(f"database {database!r} must be a sqlite:/// or postgresql:// URL")
+
+    logs = _logs_settings(path, top.table.pop("logs", {}))
+    monitor = _monitor_settings(path, top.table.pop("monitor", {}))
     watch_tables = top.table.pop("watch", [])
     notify_tables = top.table.pop("notify", [])
     if not isinstance(watch_tables, list):

@@ -1,9 +1,11 @@
 """The monitor: every selected log read by its own task, every entry proven before it counts.
 
+settings.py     what the monitor is told ([logs] and [monitor] of the config, filled in by `run`)
+gateway.py      the store on its one thread, and the routes commits queue deliveries to
 verify.py       the verification rule (docs/monitor-design.md) as a state machine over heads and chunks
 worker.py       one log: poll and check its head, download, prove, decode and commit chunk by chunk
 decode_pool.py  decode + watch matching in worker processes; only what matters crosses back
-pipeline.py     the run: log list, store, pool, notifier, one worker task per log, signals
+pipeline.py     the run: log list, decode pool, notifier, one worker task per log, new settings on reload
 progress.py     per-log progress lines on a terminal
 status.py       each log's state as the store knows it (what `ctsentinel logs` shows)
 """
