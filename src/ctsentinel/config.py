@@ -21,11 +21,9 @@ from ctsentinel.monitor.settings import Keep, LogsSettings, MonitorSettings, Sta
 from ctsentinel.notify.settings import NOTIFY_KINDS, ChannelSettings
 from ctsentinel.watch.severity import Severity
 
-NotifyConfig = ChannelSettings  # the name the rest of config.py and its users know
-
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-SEVERITIES = tuple(s.value for s in Severity.alerting())
+_SEVERITIES = tuple(s.value for s in Severity.alerting())  # what min_severity may name
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -61,7 +59,7 @@ class Config:
     logs: LogsSettings
     monitor: MonitorSettings
     watches: tuple[WatchConfig, ...]
-    notify: tuple[NotifyConfig, ...]
+    notify: tuple[ChannelSettings, ...]
 
 
 class _Reader:
@@ -191,17 +189,17 @@ def _watch(file: Path, position: int, table: Any) -> WatchConfig:
     return watch
 
 
-def _notify(file: Path, position: int, table: Any) -> NotifyConfig:
+def _notify(file: Path, position: int, table: Any) -> ChannelSettings:
     reader = _Reader(file, f"[[notify]] #{position + 1}", table)
     kind = reader.string("kind")
     if kind not in NOTIFY_KINDS:
         reader.fail(f"kind must be one of {', '.join(NOTIFY_KINDS)}, not {kind!r}")
     min_severity = reader.string("min_severity", "low")
-    if min_severity not in SEVERITIES:
-        reader.fail(f"min_severity must be one of {', '.join(SEVERITIES)}, not {min_severity!r}")
+    if min_severity not in _SEVERITIES:
+        reader.fail(f"min_severity must be one of {', '.join(_SEVERITIES)}, not {min_severity!r}")
     watches = tuple(reader.strings("watches"))
     # Channel options are checked by the channel itself when it is built; they are kept as given.
-    return NotifyConfig(
+    return ChannelSettings(
         kind=kind, options=dict(reader.table), min_severity=Severity(min_severity), watches=watches
     )
 

@@ -197,19 +197,11 @@ def _live(log_dir: Path, base_url: str, config_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctsentinel.testlog.populate import populate
-
-    entries = args.entries
     with tempfile.TemporaryDirectory(prefix="ctsentinel-demo-") as scratch:
         base = Path(args.dir or scratch).resolve()
         base.mkdir(parents=True, exist_ok=True)
         log_dir = base / "log"
-        print(f"1. Building a test log with the {SCENARIO} scenario ({entries:,} entries) in {log_dir} ...")
-        report = populate(log_dir, entries=entries, scenario=SCENARIO, seed=1)
-        print("   " + report.summary().replace("\n", "\n   "))
-        scenario = json.loads((log_dir / "scenario.json").read_text())
-        (watch,) = [w for w in scenario["watches"] if w["name"] == WATCH]
-
+        watch = _build_log(log_dir, args.entries)
         with _served_log(log_dir) as base_url:
             config_path = _write_config(base, log_dir, watch)
             print(
@@ -217,27 +209,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{', '.join(watch['domains'] + watch['ips'])}"
             )
             print(f"   authorized: {', '.join(watch['authorized_issuers'])} (the legitimate CA's key)")
-
-            print("3. ctsentinel run --once: every tree head checked, every entry proven against it ...")
-            elapsed = _catch_up(config_path)
-            store = Store.open(load_config(config_path).database)
-            try:
-                states = store.log_states()
-                verified = max((s.position or 0) for s in states)
-                print(f"   {verified:,} entries verified, decoded and matched in {elapsed:.1f} s")
-                alerts = store.list_alerts()
-                print(
-                    f"4. {len(alerts)} alert(s): certificates for watched names or addresses "
-                    "by a CA nobody authorized"
-                )
-                print_alerts(alerts, indent="   ")
-                print(
-                    f"   {_authorized_issuances(store, watch)} issuance(s) by the authorized CA matched too: "
-                    "stored and searchable, not alerted."
-                )
-            finally:
-                store.close()
-
+            alerts = _verify_and_show(config_path, watch)
             print(
                 "5. Live: the monitor keeps running; Fina RDC 2020 logs one more precertificate "
                 "for 1.1.1.1 ..."
@@ -246,3 +218,38 @@ def run(args: argparse.Namespace) -> int:
         delivered = (base / "alerts.jsonl").read_text().count("\n") if (base / "alerts.jsonl").exists() else 0
         print(f"   {delivered} alert(s) were delivered to the jsonl channel {base / 'alerts.jsonl'}")
     return 0 if alerts else 1
+
+
+def _build_log(log_dir: Path, entries: int) -> dict[str, Any]:
+    """Step 1: the scenario's test log; returns the scenario's watch for Cloudflare's DNS resolver."""
+    from ctsentinel.testlog.populate import populate
+
+    print(f"1. Building a test log with the {SCENARIO} scenario ({entries:,} entries) in {log_dir} ...")
+    report = populate(log_dir, entries=entries, scenario=SCENARIO, seed=1)
+    print("   " + report.summary().replace("\n", "\n   "))
+    scenario = json.loads((log_dir / "scenario.json").read_text())
+    (watch,) = [w for w in scenario["watches"] if w["name"] == WATCH]
+    return dict(watch)
+
+
+def _verify_and_show(config_path: Path, watch: dict[str, Any]) -> list[dict[str, Any]]:
+    """Steps 3 and 4: run --once over the log, then the alerts it stored; returns them."""
+    print("3. ctsentinel run --once: every tree head checked, every entry proven against it ...")
+    elapsed = _catch_up(config_path)
+    store = Store.open(load_config(config_path).database)
+    try:
+        verified = max((s.position or 0) for s in store.log_states())
+        print(f"   {verified:,} entries verified, decoded and matched in {elapsed:.1f} s")
+        alerts = store.list_alerts()
+        print(
+            f"4. {len(alerts)} alert(s): certificates for watched names or addresses "
+            "by a CA nobody authorized"
+        )
+        print_alerts(alerts, indent="   ")
+        print(
+            f"   {_authorized_issuances(store, watch)} issuance(s) by the authorized CA matched too: "
+            "stored and searchable, not alerted."
+        )
+    finally:
+        store.close()
+    return alerts
