@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from ctsentinel.notify import MemoryOutbox, Sender
+from ctsentinel.notify import AlertEvent, MemoryOutbox, Sender
 from ctsentinel.notify.webhook import WebhookChannel, body_of, signature
 from ctsentinel.retry import Backoff
 from ctsentinel.watch.severity import Severity
@@ -53,29 +53,31 @@ def serve(port: int, ready: multiprocessing.synchronize.Event) -> None:  # type:
     asyncio.run(main())
 
 
-def event(number: int, rng: random.Random) -> dict[str, object]:
+def event(number: int, rng: random.Random) -> AlertEvent:
     names = [f"{rng.randrange(16**8):08x}.example.com" for _ in range(rng.randrange(1, 8))]
-    return {
-        "id": number,
-        "watch": "example",
-        "reason": "unauthorized_issuer",
-        "severity": "critical",
-        "issuer": "CN=Fina RDC 2020,O=Financijska agencija,C=HR",
-        "issuer_spki_sha256": f"{rng.randrange(16**64):064x}",
-        "serial": f"{rng.randrange(16**32):032x}",
-        "dns_names": names,
-        "ip_addresses": ["1.1.1.1"],
-        "matched": names[:1],
-        "not_before": "2024-02-18T00:00:00Z",
-        "not_after": "2025-02-18T00:00:00Z",
-        "sha256": [f"{rng.randrange(16**64):064x}"],
-        "entries": [{"log": "https://ct.example/log/", "index": rng.randrange(10**9), "type": "precert"}],
-        "first_seen": "2024-02-18T00:01:00Z",
-        "revoked": None,
-    }
+    return AlertEvent.from_payload(
+        {
+            "id": number,
+            "watch": "example",
+            "reason": "unauthorized_issuer",
+            "severity": "critical",
+            "issuer": "CN=Fina RDC 2020,O=Financijska agencija,C=HR",
+            "issuer_spki_sha256": f"{rng.randrange(16**64):064x}",
+            "serial": f"{rng.randrange(16**32):032x}",
+            "dns_names": names,
+            "ip_addresses": ["1.1.1.1"],
+            "matched": names[:1],
+            "not_before": "2024-02-18T00:00:00Z",
+            "not_after": "2025-02-18T00:00:00Z",
+            "sha256": [f"{rng.randrange(16**64):064x}"],
+            "entries": [{"log": "https://ct.example/log/", "index": rng.randrange(10**9), "type": "precert"}],
+            "first_seen": "2024-02-18T00:01:00Z",
+            "revoked": None,
+        }
+    )
 
 
-async def baseline(url: str, events: list[dict[str, object]], concurrency: int) -> float:
+async def baseline(url: str, events: list[AlertEvent], concurrency: int) -> float:
     limit = asyncio.Semaphore(concurrency)
     bodies = [body_of(e) for e in events]
 
@@ -162,18 +164,7 @@ class _Everything:
         return True
 
 
-class _Queued:
-    kind = "alert"
-    severity = Severity.CRITICAL
-
-    def __init__(self, event: dict[str, object]) -> None:
-        self.event = event
-
-    def to_json(self) -> dict[str, object]:
-        return self.event
-
-
-def store_run(url: str, events: list[dict[str, object]], concurrency: int) -> float:
+def store_run(url: str, events: list[AlertEvent], concurrency: int) -> float:
     from ctsentinel.store import Store
 
     with tempfile.TemporaryDirectory() as folder:
@@ -181,7 +172,7 @@ def store_run(url: str, events: list[dict[str, object]], concurrency: int) -> fl
         try:
             outbox = store.outbox
             for number, e in enumerate(events):  # queued as the monitor's batches would, one per alert
-                outbox.enqueue_event(_Queued(e), f"bench {number}", [_Everything()])
+                outbox.enqueue_event(e, f"bench {number}", [_Everything()])
             return asyncio.run(through_sender(outbox, url, concurrency, len(events)))
         finally:
             store.close()

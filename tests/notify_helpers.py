@@ -16,6 +16,8 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ctsentinel.notify import AlertEvent
+
 try:
     from ctsentinel.certs import record_from_der
 except ImportError:  # the package may not re-export it yet
@@ -35,9 +37,9 @@ CONTRACT_KEYS = [
 
 def alert_event(
     alert_id: int = 1, severity: str = "critical", watch: str = "google", **override: Any
-) -> dict:
-    """The alert object (DESIGN.md section 5) for the real www.google.com certificate of 2015, plus the
-    private fields a channel may use."""
+) -> AlertEvent:
+    """The alert (DESIGN.md section 5) for the real www.google.com certificate of 2015, with the details
+    of its certificate a channel may use; `override` replaces fields of its outbox payload."""
     der = x509.load_pem_x509_certificate(GOOGLE_PEM.encode()).public_bytes(Encoding.DER)
     record = record_from_der(der)
     event = {
@@ -63,7 +65,7 @@ def alert_event(
         "_subject_spki_sha256": record.subject_spki_sha256,
     }
     event.update(override)
-    return event
+    return AlertEvent.from_payload(event)
 
 
 def free_port() -> int:

@@ -6,9 +6,10 @@ import io
 from datetime import UTC, datetime
 
 from ctsentinel.commands.logs import format_table
+from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.monitor.progress import LogProgress, Progress, format_line
 from ctsentinel.monitor.status import log_status
-from ctsentinel.store import LogState
+from ctsentinel.store import LogState, MisbehaviourRecord, StoredTreeHead
 from ctsentinel.timefmt import duration
 
 
@@ -66,7 +67,7 @@ def state(**changes: object) -> LogState:
 
 def test_logs_rows_and_table() -> None:
     now = datetime(2023, 11, 14, 22, 20, 0, tzinfo=UTC)
-    heads = [{"first_seen": "2023-11-14T22:13:50Z"}]
+    heads = [StoredTreeHead(1000, 0, bytes(32), b"{}", True, datetime(2023, 11, 14, 22, 13, 50, tzinfo=UTC))]
     status = log_status(state(), heads, [], now)
     row = status.to_json()
     assert row["tree_size"] == 1000 and row["position"] == 900 and row["backlog"] == 300
@@ -74,7 +75,9 @@ def test_logs_rows_and_table() -> None:
     assert row["last_tree_head_age_seconds"] == 400.0
     assert row["entries_per_second"] == 10.0  # 900 entries from 22:13:50 to 22:15:20
     assert row["errors"] == 2 and row["misbehaving"] is False
-    fork = {"kind": "fork", "time": "2023-11-14T22:19:00Z", "detail": "two heads", "evidence": {}}
+    fork = MisbehaviourRecord(
+        MisbehaviourKind.FORK, "two heads", {}, datetime(2023, 11, 14, 22, 19, 0, tzinfo=UTC)
+    )
     bad_status = log_status(state(misbehaving=True), heads, [fork], now)
     bad = bad_status.to_json()
     assert bad["misbehaviour"] == [{"kind": "fork", "time": "2023-11-14T22:19:00Z", "detail": "two heads"}]

@@ -65,7 +65,7 @@ def test_sighup_reloads_watches_and_channels_without_restarting_logs(
         def alerts() -> list[dict[str, object]]:
             store = Store.open(database)
             try:
-                return store.list_alerts()
+                return [alert.to_json() for alert in store.list_alerts()]
             finally:
                 store.close()
 

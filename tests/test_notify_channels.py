@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ctsentinel.config import parse_config
 from ctsentinel.errors import UserError
-from ctsentinel.notify import DeliveryError, build_channels, health_event, public_view
+from ctsentinel.notify import DeliveryError, build_channels, health_event
 from ctsentinel.notify.email import build_message
 from ctsentinel.notify.exec import ExecChannel, hook_environment
 from ctsentinel.notify.jsonl import JsonlChannel
@@ -132,8 +132,8 @@ def test_filters_by_severity_and_watch() -> None:
     assert StdoutChannel("t").accepts(Severity.LOW, "anything")
 
 
-def test_public_view_keeps_the_contract_and_drops_private_fields() -> None:
-    view = public_view(alert_event())
+def test_alert_json_keeps_the_contract_and_drops_private_fields() -> None:
+    view = alert_event().to_json()
     assert list(view) == CONTRACT_KEYS
     assert json.loads(body_of(alert_event())) == view
 
@@ -182,7 +182,7 @@ def test_jsonl_appends_contract_objects(tmp_path: Path) -> None:
     raw = path.read_bytes()
     assert raw.isascii() and b"\x1b" not in raw and b"\r" not in raw
     lines = [json.loads(line) for line in raw.decode().splitlines()]
-    assert lines == [public_view(alert_event()), public_view(hostile), health]
+    assert lines == [alert_event().to_json(), hostile.to_json(), health.to_json()]
     assert lines[1]["matched"] == [HOSTILE_CN]  # escaped in the file, the exact text once parsed
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -193,7 +193,8 @@ def _append_many(path: str, writer: int, count: int) -> None:
     async def go() -> None:
         for n in range(count):
             # Lines of very different lengths make torn or interleaved writes show.
-            await chan.deliver({"writer": writer, "n": n, "pad": "x" * (n * 97 % 5000)}, f"{writer}:{n}")
+            event = health_event(f"writer {writer}", str(n), "x" * (n * 97 % 5000))
+            await chan.deliver(event, f"{writer}:{n}")
 
     asyncio.run(go())
 
@@ -207,7 +208,8 @@ def test_jsonl_concurrent_appenders_never_interleave(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(60)
         assert worker.exitcode == 0
-    seen = sorted((obj["writer"], obj["n"]) for obj in map(json.loads, Path(path).read_text().splitlines()))
+    lines = map(json.loads, Path(path).read_text().splitlines())
+    seen = sorted((int(obj["log"].split()[1]), int(obj["problem"])) for obj in lines)
     assert seen == [(w, n) for w in range(4) for n in range(150)]
 
 
@@ -233,7 +235,7 @@ def test_webhook_posts_signed_contract_object() -> None:
 
     receiver = asyncio.run(go())
     (key1, body1, headers1), (key2, body2, headers2) = receiver.accepted
-    assert key1 == "alert-1:w" and body1 == public_view(alert_event()) and list(body1) == CONTRACT_KEYS
+    assert key1 == "alert-1:w" and body1 == alert_event().to_json() and list(body1) == CONTRACT_KEYS
     assert headers1["X-Ctsentinel-Event"] == "alert" and headers1["User-Agent"].startswith("ctsentinel/")
     assert key2 == "health-1:w" and body2["event"] == "log_health" and body2["detail"] == "2h 5m behind"
     assert headers2["X-Ctsentinel-Event"] == "log_health"
@@ -331,8 +333,8 @@ def test_exec_gives_stdin_json_and_certspotter_variables(tmp_path: Path) -> None
     asyncio.run(chan.deliver(event, "alert-1:x"))
     call = json.loads(record.read_text())
     env = call["env"]
-    assert call["stdin"] == public_view(event)
-    assert json.loads(call["JSON_FILENAME"]) == public_view(event)
+    assert call["stdin"] == event.to_json()
+    assert json.loads(call["JSON_FILENAME"]) == event.to_json()
     assert call["CERT_FILENAME"] == GOOGLE_PEM
     expected = {
         "EVENT": "discovered_cert",

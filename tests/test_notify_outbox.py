@@ -15,14 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
 
-from ctsentinel.notify import DeliveryError, Sender, health_event, public_view, undelivered_lines
+from ctsentinel.notify import DeliveryError, HealthEvent, Sender, health_event, undelivered_lines
 from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.stdout import StdoutChannel
 from ctsentinel.notify.webhook import WebhookChannel
@@ -54,26 +53,8 @@ def keys_in(db: Path) -> dict[str, str]:
         return dict(conn.execute("SELECT idempotency_key, status FROM deliveries").fetchall())
 
 
-@dataclass(frozen=True)
-class Queued:
-    """A health event as the outbox queues it."""
-
-    event: dict
-
-    @property
-    def kind(self) -> str:
-        return self.event["event"]
-
-    @property
-    def severity(self) -> Severity:
-        return Severity(self.event["severity"])
-
-    def to_json(self) -> dict:
-        return dict(self.event)
-
-
-def queue(store: Store, event: dict, identity: str, routes: Sequence[Route]) -> int:
-    return store.outbox.enqueue_event(Queued(event), identity, routes)
+def queue(store: Store, event: HealthEvent, identity: str, routes: Sequence[Route]) -> int:
+    return store.outbox.enqueue_event(event, identity, routes)
 
 
 def test_deliveries_commit_with_their_alert_and_follow_the_filters(tmp_path: Path) -> None:
@@ -85,13 +66,13 @@ def test_deliveries_commit_with_their_alert_and_follow_the_filters(tmp_path: Pat
     routes = [everything, critical_only, other_watch]
     outbox = store.outbox
     commit(store, [[Finding("google")], [Finding("google", severity="high")], []], routes=routes)
-    alerts = {a["id"]: a for a in store.list_alerts()}
+    alerts = {a.id: a.to_json() for a in store.list_alerts()}
     assert sorted(alerts) == [1, 2]
     pending = {(d.channel, d.payload["id"]): d for d in outbox.pending(100)}
     assert sorted(pending) == [("archive", 1), ("archive", 2), ("stdout#1", 1)]
     first = pending[("archive", 1)]
     # The payload is the alert exactly as `alerts --json` shows it, plus the private fields.
-    assert public_view(first.payload) == alerts[1]
+    assert {k: v for k, v in first.payload.items() if not k.startswith("_")} == alerts[1]
     assert first.payload["_pem"].replace("\n", "") == GOOGLE_PEM.replace("\n", "")
     assert first.payload["_tbs_sha256"] == GOOGLE_TBS and alerts[1]["sha256"] == [GOOGLE_SHA256]
     assert first.payload["_subject"].startswith("CN=www.google.com,")
@@ -142,7 +123,7 @@ def test_idempotency_keys_are_stable_across_databases(tmp_path: Path) -> None:
         + hashlib.sha256(f"alert\x00google\x00{issuance}\x00s".encode()).hexdigest()[:40]
     )
     assert key_a not in b_only and key_a in keys_in(tmp_path / "b.db")
-    assert [a["id"] for a in b.list_alerts() if a["sha256"] == [GOOGLE_SHA256]] == [3]
+    assert [a.id for a in b.list_alerts() if a.sha256 == (GOOGLE_SHA256,)] == [3]
     # Another channel, another key; the same alert for another watch, another key.
     assert idempotency_key("alert", f"google\x00{issuance}", "t") != key_a
     assert idempotency_key("alert", f"other\x00{issuance}", "s") != key_a

@@ -50,8 +50,8 @@ def fill(outbox: MemoryOutbox, channel: str, count: int) -> None:
 
 def test_enqueue_is_idempotent() -> None:
     outbox = MemoryOutbox()
-    assert outbox.enqueue("c", "k", {})
-    assert not outbox.enqueue("c", "k", {})
+    assert outbox.enqueue("c", "k", alert_event())
+    assert not outbox.enqueue("c", "k", alert_event())
     assert len(outbox.rows) == 1
 
 
@@ -177,7 +177,7 @@ def test_pending_delivery_protocol_shape() -> None:
     assert item.attempts == 0
     assert isinstance(MemoryOutbox().next_due(), type(None))
     outbox = MemoryOutbox()
-    outbox.enqueue("c", "k", {})
+    outbox.enqueue("c", "k", alert_event())
     assert isinstance(outbox.next_due(), datetime)
 
 
@@ -270,7 +270,7 @@ class Scripted(Channel):
 def test_every_key_accepted_exactly_once_whatever_fails(failures: list[int], concurrency: int) -> None:
     outbox = MemoryOutbox()
     for number in range(len(failures)):
-        outbox.enqueue("c", f"k{number}", {"id": number})
+        outbox.enqueue("c", f"k{number}", alert_event(alert_id=number))
     chan = Scripted("c", {f"k{n}": count for n, count in enumerate(failures)}, concurrency)
     backoff = Backoff(base=0.001, cap=0.004, rng=random.Random(len(failures)))
     assert asyncio.run(Sender(outbox, [chan], backoff=backoff).drain(20)) == []

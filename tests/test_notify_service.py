@@ -23,9 +23,9 @@ from ctsentinel.notify import (
     leftover_lines,
     misbehaviour_event,
 )
-from ctsentinel.notify.health import duration
 from ctsentinel.retry import Backoff
 from ctsentinel.store import PendingDelivery
+from ctsentinel.timefmt import duration
 from notify_helpers import HookReceiver, free_port
 from notify_store import LOG_URL, Finding, commit, open_store
 
@@ -161,21 +161,22 @@ def test_lag_events() -> None:
     bad = State(url="https://bad/", misbehaving=True, verified_timestamp=0)
     unstarted = State(url="https://new/", position=None, verified_timestamp=0)
     events = lag_events([fresh, stale, frozen, stuck, bad, unstarted], now, 3600)
-    assert [(e["log"], e["problem"], e["detail"], e["severity"]) for e, _ in events] == [
+    assert [(e.log, e.problem, e.detail, e.severity) for e, _ in events] == [
         ("https://stale/", "behind", "newest verified tree head is 3h 7m old (limit 1h 0m)", "high"),
         ("https://stuck/", "behind", "60 entries waiting, none processed for 2h 0m (limit 1h 0m)", "high"),
     ]
     assert events[0][1] != events[1][1]
     again = lag_events([stale], now + timedelta(minutes=30), 3600)
     assert again[0][1] == events[0][1]  # the same stale head: the same occurrence, reported once
-    assert duration(59) == "59s" and duration(61) == "1m 1s" and duration(90000) == "1d 1h"
+    spaced = [duration(seconds, spaced=True) for seconds in (59, 61, 90000)]
+    assert spaced == ["59s", "1m 1s", "1d 1h"]
 
 
 def test_misbehaviour_event() -> None:
     event, identity = misbehaviour_event(
         LOG_URL, "bad_signature", "STH at size 9", datetime(2026, 1, 2, tzinfo=UTC)
     )
-    assert event == {
+    assert event.to_json() == {
         "event": "log_health",
         "log": LOG_URL,
         "problem": "misbehaving",

@@ -39,6 +39,11 @@ ALERT_KEYS = [
 ]
 
 
+def alerts_json(store: Store, limit: int | None = None) -> list[dict[str, object]]:
+    """Alerts as `alerts --json` prints them."""
+    return [alert.to_json() for alert in store.list_alerts(limit)]
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = Store.open(f"sqlite:///{tmp_path / 'ct.db'}")
@@ -86,7 +91,7 @@ def test_real_precert_and_final_cert_are_one_alert(store: Store) -> None:
     feed = Feed(store, log_info("pilot"))
     feed.commit([("precert", pre, pre_der, [finding])], gap=5)
     feed.commit([("x509", cert, cert_der, [finding])])
-    [alert] = store.list_alerts()
+    [alert] = alerts_json(store)
     assert list(alert) == ALERT_KEYS
     assert alert["id"] == 1 and alert["watch"] == "ct-test"
     assert (alert["reason"], alert["severity"]) == ("unauthorized_issuer", "high")
@@ -121,7 +126,7 @@ def test_flipped_serial_is_another_issuance(store: Store) -> None:
     Feed(store, log_info("flip")).commit(
         [("x509", record, None, [finding]), ("x509", flipped, None, [finding])]
     )
-    assert sorted(a["serial"] for a in store.list_alerts()) == ["07", "08"]
+    assert sorted(a["serial"] for a in alerts_json(store)) == ["07", "08"]
 
 
 def test_generated_issuance_across_logs_with_the_watchlist(store: Store, watchlist: Watchlist) -> None:
@@ -131,12 +136,12 @@ def test_generated_issuance_across_logs_with_the_watchlist(store: Store, watchli
     i = issue(fina, ["one.one.one.one"], ["1.1.1.1"], serial=0x0A1B2C)
     a, b = Feed(store, log_info("alpha")), Feed(store, log_info("beta"))
     a.commit([("precert", i.precert, i.precert_der, watchlist.match(i.precert))], gap=2)
-    [alert] = store.list_alerts()
+    [alert] = alerts_json(store)
     assert alert["sha256"] == [i.precert.sha256] and len(alert["entries"]) == 1
     b.commit([], gap=40)
     b.commit([("x509", i.cert, i.cert_der, watchlist.match(i.cert))])
     a.commit([("x509", i.cert, i.cert_der, watchlist.match(i.cert))])
-    [alert] = store.list_alerts()
+    [alert] = alerts_json(store)
     assert alert["id"] == 1
     assert (alert["watch"], alert["reason"], alert["severity"]) == (
         "cloudflare-dns",
@@ -168,7 +173,7 @@ def test_authorized_sighting_is_a_finding_not_an_alert(store: Store, watchlist: 
     findings = watchlist.match(ok.cert)
     assert [f.severity for f in findings] == ["none"]
     Feed(store, log_info("gamma")).commit([("x509", ok.cert, ok.cert_der, findings)])
-    assert store.list_alerts() == []
+    assert alerts_json(store) == []
     assert store.counts()["findings"] == 1
 
 
@@ -179,13 +184,13 @@ def test_one_alert_per_watch_and_newest_first(store: Store, watchlist: Watchlist
     feed = Feed(store, log_info("delta"))
     feed.commit([("x509", both.cert, both.cert_der, watchlist.match(both.cert))])
     feed.commit([("x509", later.cert, later.cert_der, watchlist.match(later.cert))])
-    alerts = store.list_alerts()
+    alerts = alerts_json(store)
     assert [(a["id"], a["watch"]) for a in alerts][-2:] in (
         [(1, "cloudflare-dns"), (2, "example")],
         [(2, "example"), (1, "cloudflare-dns")],
     )
     assert (alerts[0]["id"], alerts[0]["watch"], alerts[0]["matched"]) == (3, "example", ["mail.example.com"])
-    assert [a["id"] for a in store.list_alerts(limit=1)] == [3]
+    assert [a["id"] for a in alerts_json(store, limit=1)] == [3]
 
 
 def test_alert_severity_only_rises(store: Store) -> None:
@@ -197,7 +202,7 @@ def test_alert_severity_only_rises(store: Store) -> None:
     feed.commit(
         [("x509", i.cert, i.cert_der, [Finding("w", "unauthorized_issuer", "critical", ("x.sev.example",))])]
     )
-    [alert] = store.list_alerts()
+    [alert] = alerts_json(store)
     assert (alert["severity"], alert["reason"]) == ("critical", "unauthorized_issuer")
     assert alert["matched"] == ["sev.example", "x.sev.example"]
 
@@ -227,7 +232,7 @@ def test_deliveries_are_queued_in_the_batch_transaction(store: Store) -> None:
     with pytest.raises(RuntimeError):
         feed.commit(pair_entries(i, findings), routes=[Broken()])
     assert seen == [("critical", "w")]
-    assert store.list_alerts() == [] and store.counts()["log_entries"] == 0
+    assert alerts_json(store) == [] and store.counts()["log_entries"] == 0
     state = store.log_state(feed.info.log_id)
     assert state is not None and state.position == 0
 
@@ -243,7 +248,7 @@ def test_many_alerts_list_whole(store: Store) -> None:
     ]
     finding = [Finding("bulk", "unauthorized_issuer", "critical", ("bulk.example",))]
     Feed(store, log_info("bulk")).commit([("x509", r, None, finding) for r in records])
-    alerts = store.list_alerts()
+    alerts = alerts_json(store)
     assert len(alerts) == 1200
     assert {(a["serial"], a["sha256"][0]) for a in alerts} == {(r.serial, r.sha256) for r in records}  # type: ignore[index]
     assert all(len(a["entries"]) == 1 for a in alerts)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ctsentinel.ct.merkle import CompactRange, leaf_hash
+from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.store import CommitBatch, Store, StoredEntry, StoreError
 from ctsentinel.watch import Finding
 from store_certs import Feed, head, issue, log_info, make_ca, pair_entries
@@ -139,8 +140,8 @@ def test_dedup_across_logs(store: Store) -> None:
         1,
     )
     [found] = store.search("dup.example")
-    assert found["sha256"] == [i.cert.sha256]
-    assert found["entries"] == [
+    assert found.fingerprints == (i.cert.sha256,)
+    assert [entry.to_json() for entry in found.entries] == [
         {"log": "https://one.example/", "index": 0, "type": "cert"},
         {"log": "https://two.example/", "index": 7, "type": "cert"},
     ]
@@ -197,7 +198,7 @@ def test_tree_heads_are_idempotent_and_verified_head_only_moves_forward(store: S
     store.record_tree_head(info.log_id, h20, verified=True)  # the same head, now verified
     store.record_tree_head(info.log_id, h10, verified=True)  # older: does not move it back
     heads = store.tree_heads(info.log_id)
-    assert [(h["tree_size"], h["verified"], h["raw"]) for h in heads] == [
+    assert [(h.tree_size, h.verified, h.raw) for h in heads] == [
         (10, True, h10.raw),
         (20, True, h20.raw),
     ]
@@ -218,7 +219,7 @@ def test_misbehaviour_and_errors(store: Store) -> None:
     a, b = head(10, b"\x01" * 32), head(10, b"\x02" * 32)
     store.record_misbehaviour(
         info.log_id,
-        "fork",
+        MisbehaviourKind.FORK,
         "two roots at size 10",
         {"old": a, "new": b, "index": 10, "hashes": [b"\xab\xcd"]},
     )
@@ -228,8 +229,8 @@ def test_misbehaviour_and_errors(store: Store) -> None:
     assert state is not None
     assert state.misbehaving and state.errors == 2 and state.last_error == "timeout"
     [m] = store.misbehaviour(info.log_id)
-    assert (m["kind"], m["detail"]) == ("fork", "two roots at size 10")
-    evidence = m["evidence"]
+    assert (m.kind, m.detail) == ("fork", "two roots at size 10")
+    evidence = m.evidence
     assert isinstance(evidence, dict)
     assert evidence["old"]["root_hash"] == "01" * 32 and evidence["new"]["root_hash"] == "02" * 32
     assert evidence["old"]["raw"] == a.raw.hex()
@@ -252,7 +253,7 @@ def test_stored_entry_without_der(store: Store) -> None:
     i = issue(make_ca("NoDer CA"), ["noder.example"])
     feed.commit([("x509", i.cert, None, [])])
     assert store.certificate_der(bytes.fromhex(i.cert.sha256)) is None
-    assert store.search("noder.example")[0]["sha256"] == [i.cert.sha256]
+    assert store.search("noder.example")[0].fingerprints == (i.cert.sha256,)
 
 
 def test_commit_batch_is_a_documented_dataclass() -> None:
@@ -309,9 +310,9 @@ def test_malformed_certificate_is_kept_with_its_error(store: Store) -> None:
     finding = Finding("w", "malformed", "high", ("broken.example",))
     Feed(store, log_info("malformed")).commit([("x509", record, der, [finding])])
     [found] = store.search("broken.example")
-    assert found["error"] == record.error and found["sha256"] == [record.sha256]
+    assert found.record.error == record.error and found.fingerprints == (record.sha256,)
     assert store.search(f"sha256:{record.sha256}") == [found]
-    [alert] = store.list_alerts()
+    [alert] = [a.to_json() for a in store.list_alerts()]
     assert (alert["reason"], alert["serial"], alert["issuer_spki_sha256"]) == (
         "malformed",
         record.serial,

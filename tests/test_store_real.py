@@ -70,7 +70,7 @@ def test_found_by_every_name_the_names_tile_lists(navigli: tuple[Store, list[dic
         for name in {str(n).lower() for n in dns}:
             query = name[2:] if name.startswith("*.") else name  # a wildcard is found under its domain
             hits = store.search(query, limit=1000)
-            carried = {(e["index"], e["type"]) for r in hits for e in r["entries"]}  # type: ignore[attr-defined]
+            carried = {(e.index, e.type.json_name) for r in hits for e in r.entries}
             assert (index, "precert") in carried, (index, name)
             checked += 1
     assert checked > 256
@@ -81,8 +81,8 @@ def test_timestamps_and_issuers_agree_with_the_names_tile(
 ) -> None:
     store, names = navigli
     results = store.search("issuer:(STAGING)", limit=1000)
-    by_index = {e["index"]: r for r in results for e in r["entries"]}  # type: ignore[attr-defined]
+    by_index = {e.index: r.record for r in results for e in r.entries}
     assert len(by_index) == 256  # every entry is a Let's Encrypt staging precertificate
     first = by_index[0]
-    assert first["dns_names"][0] == str(names[0]["DNS"][0]).lower()  # type: ignore[index]
-    assert first["precert"] is True and first["error"] is None
+    assert first.dns_names[0] == str(names[0]["DNS"][0]).lower()  # type: ignore[index]
+    assert first.precert is True and first.error is None

@@ -32,8 +32,6 @@ RECORD_KEYS = [
     "tbs_sha256",
     "precert",
     "error",
-    "entries",
-    "representative_sha256",
 ]
 
 
@@ -69,9 +67,7 @@ class World:
         shas = {sha: label for label, i in self.by.items() for sha in (i.precert.sha256, i.cert.sha256)}
         out = set()
         for result in found:
-            sha_list = result["sha256"]
-            assert isinstance(sha_list, list)
-            labels = {shas[s] for s in sha_list}
+            labels = {shas[s] for s in result.fingerprints}
             assert len(labels) == 1
             out |= labels
         return out
@@ -170,14 +166,15 @@ def test_issuer_substring(world: World) -> None:
 def test_result_is_one_record_per_issuance(world: World) -> None:
     [result] = world.store.search("www.example.com")
     i = world.by["www"]
-    assert list(result) == RECORD_KEYS
-    assert result["sha256"] == [i.precert.sha256, i.cert.sha256]
-    assert result["representative_sha256"] == i.cert.sha256
-    assert result["precert"] is False and result["tbs_sha256"] == i.cert.tbs_sha256
-    assert result["serial"] == i.cert.serial and result["issuer"] == "CN=Fina RDC 2020,O=Financijska agencija"
-    assert result["dns_names"] == ["www.example.com"]
+    record = result.record  # the final certificate's, as `search --json` prints it
+    assert list(record.to_json()) == RECORD_KEYS
+    assert result.fingerprints == (i.precert.sha256, i.cert.sha256)
+    assert record.sha256 == i.cert.sha256
+    assert record.precert is False and record.tbs_sha256 == i.cert.tbs_sha256
+    assert record.serial == i.cert.serial and record.issuer == "CN=Fina RDC 2020,O=Financijska agencija"
+    assert record.dns_names == ["www.example.com"]
     n = world.index["www"]
-    assert result["entries"] == [
+    assert [entry.to_json() for entry in result.entries] == [
         {"log": "https://search.example/", "index": n, "type": "precert"},
         {"log": "https://search.example/", "index": n + 1, "type": "cert"},
     ]
@@ -263,7 +260,7 @@ class Random:
             feed.commit([("x509", i.cert, None, [])])
 
     def found(self, query: str) -> set[str]:
-        return {str(r["sha256"][0]) for r in self.store.search(query, limit=1000)}  # type: ignore[index]
+        return {r.fingerprints[0] for r in self.store.search(query, limit=1000)}
 
 
 @pytest.fixture(scope="module")

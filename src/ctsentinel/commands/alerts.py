@@ -17,7 +17,7 @@ from ctsentinel.notify import undelivered_lines
 
 def run(args: argparse.Namespace) -> int:
     with config_store(args.config) as store:
-        alerts = store.list_alerts()
+        alerts = [alert.to_json() for alert in store.list_alerts()]
         # A channel that keeps failing must be seen where the operator looks at alerts, not dropped.
         pending = undelivered_lines(store.outbox.undelivered())
     if args.json:

@@ -114,8 +114,8 @@ def _authorized_issuances(store: Store, watch: dict[str, Any]) -> int:
     seen = set()
     for query in [*watch["domains"], *watch["ips"]]:
         for result in store.search(query, limit=1000):
-            if result["issuer_spki_sha256"] in authorized:
-                seen.add((result["issuer_spki_sha256"], result["serial"]))
+            if result.record.issuer_spki_sha256 in authorized:
+                seen.add((result.record.issuer_spki_sha256, result.record.serial))
     return len(seen)
 
 
@@ -179,7 +179,7 @@ def _live(log_dir: Path, base_url: str, config_path: Path) -> None:
             while time.monotonic() - submitted < LIVE_TIMEOUT:
                 if in_head is None and _tree_size(base_url) > size_before:
                     in_head = time.monotonic()
-                hits = [a for a in store.list_alerts(limit=5) if int(str(a["serial"]), 16) == serial]
+                hits = [a.to_json() for a in store.list_alerts(limit=5) if int(str(a.serial), 16) == serial]
                 if hits:
                     alerted = time.monotonic()
                     in_head = in_head or alerted
@@ -240,7 +240,7 @@ def _verify_and_show(config_path: Path, watch: dict[str, Any]) -> list[dict[str,
     try:
         verified = max((s.position or 0) for s in store.log_states())
         print(f"   {verified:,} entries verified, decoded and matched in {elapsed:.1f} s")
-        alerts = store.list_alerts()
+        alerts = [alert.to_json() for alert in store.list_alerts()]
         print(
             f"4. {len(alerts)} alert(s): certificates for watched names or addresses "
             "by a CA nobody authorized"

@@ -7,12 +7,12 @@ are a contract.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ctsentinel.store import LogState, Store
-from ctsentinel.timefmt import parse_rfc3339, rfc3339_ms
+from ctsentinel.store import LogState, MisbehaviourRecord, Store, StoredTreeHead
+from ctsentinel.timefmt import rfc3339, rfc3339_ms
 
 
 @dataclass(frozen=True)
@@ -52,15 +52,15 @@ def _time(timestamp_ms: int | None) -> str | None:
     return None if timestamp_ms is None else rfc3339_ms(timestamp_ms)
 
 
-def _first_seen(heads: Sequence[Mapping[str, object]]) -> datetime | None:
-    times = [t for h in heads if isinstance(t := h.get("first_seen"), str)]
-    return min((parse_rfc3339(t) for t in times), default=None)
+def _first_seen(heads: Sequence[StoredTreeHead]) -> datetime | None:
+    first = min((h.first_seen for h in heads), default=None)
+    return None if first is None else first.replace(microsecond=0)  # to the second, as it is shown
 
 
 def log_status(
     state: LogState,
-    heads: Sequence[Mapping[str, object]],
-    misbehaviour: Sequence[Mapping[str, object]],
+    heads: Sequence[StoredTreeHead],
+    misbehaviour: Sequence[MisbehaviourRecord],
     now: datetime,
 ) -> LogStatus:
     """One log's status from what the store returns for it (its state, tree heads and misbehaviour)."""
@@ -95,7 +95,7 @@ def log_status(
         last_error=state.last_error,
         misbehaving=state.misbehaving,
         misbehaviour=[
-            MisbehaviourNote(str(m["kind"]), str(m["time"]), str(m["detail"])) for m in misbehaviour
+            MisbehaviourNote(m.kind.value, rfc3339(m.time), m.detail) for m in misbehaviour
         ],
     )
 

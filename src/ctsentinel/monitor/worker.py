@@ -23,7 +23,7 @@ from ctsentinel.monitor.decode_pool import DecodePool, RawItem
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.settings import Start
 from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_signature
-from ctsentinel.store import CommitBatch, LogState, StoredEntry
+from ctsentinel.store import CommitBatch, EntryType, LogState, StoredEntry
 
 _Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
 _Queue: TypeAlias = "asyncio.Queue[_Prepared | BaseException | None]"
@@ -261,7 +261,9 @@ class LogWorker:
             raise
         decoded = await decoding
         return [
-            StoredEntry(d.entry_index, d.entry_type, d.timestamp, d.record, d.cert_der, list(d.findings))
+            StoredEntry(
+                d.entry_index, EntryType(d.entry_type), d.timestamp, d.record, d.cert_der, list(d.findings)
+            )
             for d in decoded
         ]
 

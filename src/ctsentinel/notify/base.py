@@ -1,26 +1,13 @@
-"""The Channel interface, the events channels carry, and the filters that pick which events a channel gets.
-
-Two kinds of event travel through the channels, both plain JSON-ready dicts:
-- an alert: exactly the alert object of DESIGN.md section 5, plus private fields (keys starting with "_",
-  such as the certificate PEM) that channels may use but never send: `public_view` strips them;
-- a log-health event: {"event": "log_health", "log", "problem", "detail", "severity", "time"}, a clearly
-  distinct object, so a receiver never mistakes a log problem for a certificate.
-"""
+"""The Channel interface and the filters that pick which events a channel gets (events.py: the events)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
 
 from ctsentinel.errors import Error
-from ctsentinel.timefmt import rfc3339
+from ctsentinel.notify.events import Event
 from ctsentinel.watch.severity import Severity
-
-Event = dict[str, Any]
-
-HEALTH_EVENT = "log_health"
 
 
 class DeliveryError(Error):
@@ -31,32 +18,6 @@ def one_line(text: object, limit: int = 300) -> str:
     """Messages end up in a one-line status column: newlines and runs of spaces would break it."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def is_health(event: Mapping[str, Any]) -> bool:
-    return event.get("event") == HEALTH_EVENT
-
-
-def public_view(event: Mapping[str, Any]) -> Event:
-    """The event as sent to the outside: private fields (leading underscore) removed, order kept."""
-    return {key: value for key, value in event.items() if not key.startswith("_")}
-
-
-def health_event(
-    log: str, problem: str, detail: str, severity: Severity = Severity.HIGH, time: datetime | None = None
-) -> Event:
-    """A log-health event: `problem` is e.g. "misbehaving" (with the misbehaviour kind in `detail`) or
-    "behind" (the log fell behind by more than the configured time)."""
-    if not Severity(severity).is_alert:
-        raise ValueError(f"health event severity {severity!r} is not one of {', '.join(Severity.alerting())}")
-    return {
-        "event": HEALTH_EVENT,
-        "log": log,
-        "problem": problem,
-        "detail": detail,
-        "severity": str(severity),
-        "time": rfc3339(time or datetime.now(UTC)),
-    }
 
 
 class Channel(ABC):

@@ -15,12 +15,12 @@ import logging
 import smtplib
 import ssl
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
 
-from ctsentinel.notify.base import Channel, DeliveryError, Event, is_health, public_view
+from ctsentinel.notify.base import Channel, DeliveryError
+from ctsentinel.notify.events import AlertEvent, Event
 from ctsentinel.notify.render import summary, text_block
 from ctsentinel.watch.severity import Severity
 
@@ -43,9 +43,7 @@ def message_id(idempotency_key: str) -> str:
     return f"<{hashlib.sha256(idempotency_key.encode('utf-8')).hexdigest()[:40]}@ctsentinel.invalid>"
 
 
-def build_message(
-    event: Mapping[str, Any], idempotency_key: str, sender: str, recipients: Sequence[str]
-) -> EmailMessage:
+def build_message(event: Event, idempotency_key: str, sender: str, recipients: Sequence[str]) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = safe_header("[ctsentinel] " + summary(event))
     message["From"] = sender
@@ -53,14 +51,12 @@ def build_message(
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id(idempotency_key)
     message["X-Ctsentinel-Idempotency-Key"] = safe_header(idempotency_key, 200)
-    message["X-Ctsentinel-Event"] = "log_health" if is_health(event) else "alert"
+    message["X-Ctsentinel-Event"] = event.kind
     message.set_content(text_block(event))
-    pem = event.get("_pem")
-    if isinstance(pem, str) and pem:
-        shas = public_view(event).get("sha256") or ["certificate"]
-        name = f"{str(shas[0])[:64]}.pem"
+    if isinstance(event, AlertEvent) and event.certificate is not None and event.certificate.pem:
+        name = f"{(event.alert.sha256 or ('certificate',))[0][:64]}.pem"
         message.add_attachment(
-            pem.encode("ascii"), maintype="application", subtype="x-pem-file", filename=name
+            event.certificate.pem.encode("ascii"), maintype="application", subtype="x-pem-file", filename=name
         )
     return message
 

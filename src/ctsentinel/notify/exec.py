@@ -19,73 +19,69 @@ import json
 import os
 import signal
 import tempfile
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
-from typing import Any
 
-from ctsentinel.notify.base import Channel, DeliveryError, Event, is_health, one_line, public_view
+from ctsentinel.notify.base import Channel, DeliveryError, one_line
+from ctsentinel.notify.events import AlertEvent, Event, HealthEvent
 from ctsentinel.notify.render import summary
 from ctsentinel.terminal import safe_text
+from ctsentinel.timefmt import parse_rfc3339, rfc3339
 from ctsentinel.watch.severity import Severity
 
 STDERR_LIMIT = 64 * 1024
 
 
-def _first(values: object) -> str | None:
-    if isinstance(values, list | tuple) and values:
-        return str(values[0])
-    return None
-
-
-def _time_variables(name: str, value: object) -> dict[str, str]:
-    if not isinstance(value, str):
+def _time_variables(name: str, value: str | None) -> dict[str, str]:
+    if value is None:
         return {}
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = parse_rfc3339(value).astimezone(UTC)
     except ValueError:
         return {"VALIDITY_PARSE_ERROR": f"{name.lower()} {safe_text(value)!r} is not a time"}
     return {
         name: when.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
-        f"{name}_RFC3339": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        f"{name}_RFC3339": rfc3339(when),
         f"{name}_UNIXTIME": str(int(when.timestamp())),
     }
 
 
-def hook_environment(event: Mapping[str, Any], idempotency_key: str) -> dict[str, str]:
+def _safe(value: str | None) -> str | None:
+    return None if value is None else safe_text(value)
+
+
+def hook_environment(event: Event, idempotency_key: str) -> dict[str, str]:
     """certspotter's hook variables for one event (file names are added by the channel)."""
     env: dict[str, str | None] = {"SUMMARY": summary(event), "CTSENTINEL_IDEMPOTENCY_KEY": idempotency_key}
-    if is_health(event):
+    if isinstance(event, HealthEvent):
         env.update(
             EVENT="error",
-            LOG_URI=safe_text(str(event.get("log", ""))),
-            CTSENTINEL_PROBLEM=safe_text(str(event.get("problem", ""))),
-            CTSENTINEL_DETAIL=safe_text(str(event.get("detail", ""))),
+            LOG_URI=safe_text(event.log),
+            CTSENTINEL_PROBLEM=safe_text(event.problem),
+            CTSENTINEL_DETAIL=safe_text(event.detail),
         )
         return {k: v for k, v in env.items() if v is not None}
-    entries = [e for e in event.get("entries") or [] if isinstance(e, Mapping)]
-    first_entry = entries[0] if entries else {}
-    text = {
-        "SUBJECT_DN": event.get("_subject"),
-        "ISSUER_DN": event.get("issuer"),
-        "SERIAL": event.get("serial"),
-        "WATCH_ITEM": _first(event.get("matched")),
-    }
+    alert, certificate = event.alert, event.certificate
+    first_entry = alert.entries[0] if alert.entries else None
     env.update(
-        EVENT="malformed_cert" if event.get("reason") == "malformed" else "discovered_cert",
-        CTSENTINEL_WATCH=safe_text(str(event.get("watch", ""))),
-        CTSENTINEL_SEVERITY=str(event.get("severity", "")),
-        CTSENTINEL_ALERT_ID=str(event.get("id", "")),
-        LOG_URI=None if "log" not in first_entry else safe_text(str(first_entry["log"])),
-        ENTRY_INDEX=None if "index" not in first_entry else str(first_entry["index"]),
-        TBS_SHA256=event.get("_tbs_sha256"),
-        CERT_SHA256=_first(event.get("sha256")),
-        PUBKEY_SHA256=event.get("_subject_spki_sha256"),
-        **{name: None if value is None else safe_text(str(value)) for name, value in text.items()},
+        EVENT="malformed_cert" if alert.reason == "malformed" else "discovered_cert",
+        CTSENTINEL_WATCH=safe_text(alert.watch),
+        CTSENTINEL_SEVERITY=alert.severity.value,
+        CTSENTINEL_ALERT_ID=str(alert.id),
+        LOG_URI=None if first_entry is None else safe_text(first_entry.log),
+        ENTRY_INDEX=None if first_entry is None else str(first_entry.index),
+        TBS_SHA256=None if certificate is None else certificate.tbs_sha256,
+        CERT_SHA256=alert.sha256[0] if alert.sha256 else None,
+        PUBKEY_SHA256=None if certificate is None else certificate.subject_spki_sha256,
+        SUBJECT_DN=None if certificate is None else _safe(certificate.subject),
+        ISSUER_DN=_safe(alert.issuer),
+        SERIAL=_safe(alert.serial),
+        WATCH_ITEM=_safe(alert.matched[0]) if alert.matched else None,
     )
     out = {k: v for k, v in env.items() if v is not None}
-    out.update(_time_variables("NOT_BEFORE", event.get("not_before")))
-    out.update(_time_variables("NOT_AFTER", event.get("not_after")))
+    out.update(_time_variables("NOT_BEFORE", alert.not_before))
+    out.update(_time_variables("NOT_AFTER", alert.not_after))
     return out
 
 
@@ -108,17 +104,17 @@ class ExecChannel(Channel):
         self.concurrency = concurrency
 
     async def deliver(self, event: Event, idempotency_key: str) -> None:
-        body = json.dumps(public_view(event), ensure_ascii=False).encode("utf-8")
+        body = json.dumps(event.to_json(), ensure_ascii=False).encode("utf-8")
         env = dict(os.environ)
         env.update(hook_environment(event, idempotency_key))
         with tempfile.TemporaryDirectory(prefix="ctsentinel-hook-") as folder:
             json_path = Path(folder) / "event.json"
             json_path.write_bytes(body)
             env["JSON_FILENAME"] = str(json_path)
-            pem = event.get("_pem")
-            if isinstance(pem, str) and pem:
+            certificate = event.certificate if isinstance(event, AlertEvent) else None
+            if certificate is not None and certificate.pem:
                 cert_path = Path(folder) / "cert.pem"
-                cert_path.write_text(pem, encoding="ascii")
+                cert_path.write_text(certificate.pem, encoding="ascii")
                 env["CERT_FILENAME"] = str(cert_path)
             await self._run(body, env)
 

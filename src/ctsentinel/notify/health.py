@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ctsentinel.notify.base import Event, health_event
+from ctsentinel.ct.misbehaviour import MisbehaviourKind
+from ctsentinel.notify.events import HealthEvent, health_event
+from ctsentinel.timefmt import duration
 from ctsentinel.watch.severity import Severity
 
 # A frozen log is expected to stop signing new heads; only one that should be live can fall behind.
@@ -36,35 +38,33 @@ class LogStateLike(Protocol):
     def updated_at(self) -> datetime | None: ...
 
 
-def misbehaviour_event(url: str, kind: str, detail: str, when: datetime | None = None) -> tuple[Event, str]:
-    """A critical event for misbehaviour `kind` (bad_signature, shrink, fork, inconsistent, bad_entries)."""
-    event = health_event(url, "misbehaving", f"{kind}: {detail}", severity=Severity.CRITICAL, time=when)
-    return event, f"{url}\x00misbehaving\x00{kind}\x00{detail}"
+def misbehaviour_event(
+    url: str, kind: MisbehaviourKind, detail: str, when: datetime | None = None
+) -> tuple[HealthEvent, str]:
+    """A critical event for a log's misbehaviour, and its identity."""
+    kind = MisbehaviourKind(kind)
+    event = health_event(url, "misbehaving", f"{kind.value}: {detail}", Severity.CRITICAL, when)
+    return event, f"{url}\x00misbehaving\x00{kind.value}\x00{detail}"
 
 
-def duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds}s"
+def _duration(seconds: float) -> str:
+    return duration(seconds, spaced=True)
 
 
-def lag_events(states: Sequence[LogStateLike], now: datetime, max_lag: float) -> list[tuple[Event, str]]:
+def lag_events(
+    states: Sequence[LogStateLike], now: datetime, max_lag: float
+) -> list[tuple[HealthEvent, str]]:
     """An event (severity high) for each started, live log that fell behind by more than `max_lag` seconds:
     its newest verified tree head is older than that (the log stopped answering, or stopped signing), or
     entries it has proven are waiting and nothing was processed for that long."""
-    out: list[tuple[Event, str]] = []
+    out: list[tuple[HealthEvent, str]] = []
     for state in states:
         if state.position is None or state.misbehaving or state.state in _FROZEN_STATES:
             continue
         if state.verified_timestamp is not None:
             age = now.timestamp() - state.verified_timestamp / 1000
             if age > max_lag:
-                detail = f"newest verified tree head is {duration(age)} old (limit {duration(max_lag)})"
+                detail = f"newest verified tree head is {_duration(age)} old (limit {_duration(max_lag)})"
                 identity = f"{state.url}\x00stale\x00{state.verified_timestamp}"
                 out.append((health_event(state.url, "behind", detail, time=now), identity))
                 continue
@@ -73,8 +73,8 @@ def lag_events(states: Sequence[LogStateLike], now: datetime, max_lag: float) ->
             updated = state.updated_at if state.updated_at.tzinfo else state.updated_at.replace(tzinfo=UTC)
             idle = (now - updated).total_seconds()
             if idle > max_lag:
-                limit = duration(max_lag)
-                detail = f"{backlog} entries waiting, none processed for {duration(idle)} (limit {limit})"
+                limit = _duration(max_lag)
+                detail = f"{backlog} entries waiting, none processed for {_duration(idle)} (limit {limit})"
                 identity = f"{state.url}\x00backlog\x00{state.position}"
                 out.append((health_event(state.url, "behind", detail, time=now), identity))
     return out

@@ -11,7 +11,8 @@ import json
 import os
 from collections.abc import Sequence
 
-from ctsentinel.notify.base import Channel, DeliveryError, Event, public_view
+from ctsentinel.notify.base import Channel, DeliveryError
+from ctsentinel.notify.events import Event
 from ctsentinel.watch.severity import Severity
 
 
@@ -26,7 +27,7 @@ class JsonlChannel(Channel):
 
     async def deliver(self, event: Event, idempotency_key: str) -> None:
         # ensure_ascii: the file is meant to be tailed on a terminal; escapes keep hostile text inert.
-        line = (json.dumps(public_view(event), ensure_ascii=True) + "\n").encode("ascii")
+        line = (json.dumps(event.to_json(), ensure_ascii=True) + "\n").encode("ascii")
         await asyncio.to_thread(self._append, line)
 
     def _append(self, line: bytes) -> None:

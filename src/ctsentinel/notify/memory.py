@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
+from ctsentinel.notify.events import Event
 from ctsentinel.notify.sender import utc_now
 from ctsentinel.store.models import PendingDelivery
 
@@ -24,14 +24,14 @@ class MemoryOutbox:
         self.rows: dict[int, _Row] = {}
         self._keys: set[str] = set()
 
-    def enqueue(self, channel: str, idempotency_key: str, event: dict[str, Any]) -> bool:
+    def enqueue(self, channel: str, idempotency_key: str, event: Event) -> bool:
         """False when that idempotency key is already queued (delivered or not)."""
         if idempotency_key in self._keys:
             return False
         self._keys.add(idempotency_key)
         row_id = len(self.rows) + 1
         self.rows[row_id] = _Row(
-            PendingDelivery(row_id, channel, idempotency_key, event), "pending", utc_now()
+            PendingDelivery(row_id, channel, idempotency_key, event.to_payload()), "pending", utc_now()
         )
         return True
 

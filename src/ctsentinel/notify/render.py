@@ -7,11 +7,11 @@ as visible escapes instead of being obeyed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
-from ctsentinel.notify.base import is_health
+from ctsentinel.notify.events import AlertEvent, Event, HealthEvent
 from ctsentinel.terminal import safe_text
+from ctsentinel.timefmt import rfc3339
 
 
 def _text(value: object) -> str:
@@ -22,50 +22,53 @@ def _text(value: object) -> str:
     return safe_text(str(value))
 
 
-def summary(event: Mapping[str, Any]) -> str:
+def summary(event: Event) -> str:
     """One line: what happened and to what (matches what certspotter calls SUMMARY)."""
-    if is_health(event):
-        return f"log {_text(event.get('log'))}: {_text(event.get('problem'))}"
-    matched = event.get("matched") or event.get("dns_names") or event.get("ip_addresses") or ["?"]
+    if isinstance(event, HealthEvent):
+        return f"log {_text(event.log)}: {_text(event.problem)}"
+    alert = event.alert
+    matched = alert.matched or alert.dns_names or alert.ip_addresses or ("?",)
     return (
-        f"{_text(event.get('severity'))} {_text(event.get('reason'))}: certificate for "
-        f"{_text(matched[0])} (watch {_text(event.get('watch'))})"
+        f"{_text(alert.severity)} {_text(alert.reason)}: certificate for "
+        f"{_text(matched[0])} (watch {_text(alert.watch)})"
     )
 
 
-def text_block(event: Mapping[str, Any]) -> str:
+def _block(title: str, rows: Sequence[tuple[str, object]]) -> list[str]:
+    return [title] + [f"  {label + ':':<14}{_text(value)}" for label, value in rows]
+
+
+def text_block(event: Event) -> str:
     """A readable multi-line block, ending in a newline."""
-    if is_health(event):
-        rows = [
-            ("log", event.get("log")),
-            ("problem", event.get("problem")),
-            ("detail", event.get("detail")),
-            ("severity", event.get("severity")),
-            ("time", event.get("time")),
+    if isinstance(event, HealthEvent):
+        rows: list[tuple[str, object]] = [
+            ("log", event.log),
+            ("problem", event.problem),
+            ("detail", event.detail),
+            ("severity", event.severity),
+            ("time", rfc3339(event.time)),
         ]
-        title = f"ctsentinel log health: {summary(event)}"
-    else:
-        entries = [
-            f"{_text(e.get('log'))} #{_text(e.get('index'))} ({_text(e.get('type'))})"
-            for e in event.get("entries") or []
-            if isinstance(e, Mapping)
-        ]
-        rows = [
-            ("watch", event.get("watch")),
-            ("reason", event.get("reason")),
-            ("severity", event.get("severity")),
-            ("matched", event.get("matched")),
-            ("dns names", event.get("dns_names")),
-            ("ip addresses", event.get("ip_addresses")),
-            ("issuer", event.get("issuer")),
-            ("issuer key", event.get("issuer_spki_sha256")),
-            ("serial", event.get("serial")),
-            ("valid", f"{event.get('not_before') or '-'} to {event.get('not_after') or '-'}"),
-            ("sha256", event.get("sha256")),
-            ("first seen", event.get("first_seen")),
-        ]
-        title = f"ctsentinel alert #{_text(event.get('id'))}: {summary(event)}"
-        lines = [title] + [f"  {label + ':':<14}{_text(value)}" for label, value in rows]
-        lines += [f"  {'seen in:':<14}{entry}" for entry in entries]
-        return "\n".join(lines) + "\n"
-    return "\n".join([title] + [f"  {label + ':':<14}{_text(value)}" for label, value in rows]) + "\n"
+        return "\n".join(_block(f"ctsentinel log health: {summary(event)}", rows)) + "\n"
+    return "\n".join(_alert_lines(event)) + "\n"
+
+
+def _alert_lines(event: AlertEvent) -> list[str]:
+    alert = event.alert
+    rows: list[tuple[str, object]] = [
+        ("watch", alert.watch),
+        ("reason", alert.reason),
+        ("severity", alert.severity),
+        ("matched", alert.matched),
+        ("dns names", alert.dns_names),
+        ("ip addresses", alert.ip_addresses),
+        ("issuer", alert.issuer),
+        ("issuer key", alert.issuer_spki_sha256),
+        ("serial", alert.serial),
+        ("valid", f"{alert.not_before or '-'} to {alert.not_after or '-'}"),
+        ("sha256", alert.sha256),
+        ("first seen", rfc3339(alert.first_seen)),
+    ]
+    lines = _block(f"ctsentinel alert #{_text(alert.id)}: {summary(event)}", rows)
+    for entry in alert.entries:
+        lines.append(f"  {'seen in:':<14}{_text(entry.log)} #{entry.index} ({entry.type.json_name})")
+    return lines

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ctsentinel.notify.base import Channel, DeliveryError, one_line
+from ctsentinel.notify.events import event_from_payload
 from ctsentinel.retry import Backoff, Jitter
 from ctsentinel.store.models import PendingDelivery
 
@@ -110,10 +111,17 @@ class Sender:
                 self.outbox.mark_failed, item.id, f"channel {item.channel} is no longer configured", None
             )
             return False
+        try:
+            event = event_from_payload(item.payload)
+        except (KeyError, ValueError, TypeError) as exc:
+            # Not an event this version can read: no retry will change that.
+            error = one_line(f"{item.channel}: the queued event cannot be read: {type(exc).__name__}: {exc}")
+            await self._db(self.outbox.mark_failed, item.id, error, None)
+            return False
         async with self._limits[item.channel]:
             try:
                 async with asyncio.timeout(self.attempt_timeout):
-                    await channel.deliver(item.payload, item.idempotency_key)
+                    await channel.deliver(event, item.idempotency_key)
             except DeliveryError as exc:
                 error = one_line(exc)
             except TimeoutError:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ctsentinel.notify.base import Channel
+from ctsentinel.notify.events import HealthEvent
 from ctsentinel.notify.factory import build_channels
 from ctsentinel.notify.health import LogStateLike, lag_events
 from ctsentinel.notify.sender import Sender
@@ -27,19 +27,8 @@ from ctsentinel.retry import Backoff
 from ctsentinel.store import PendingDelivery, Route, Store, Undelivered
 from ctsentinel.terminal import safe_text
 from ctsentinel.timefmt import rfc3339
-from ctsentinel.watch.severity import Severity
 
 Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class _QueuedJson:
-    kind: str
-    severity: Severity
-    event: Mapping[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.event)
 
 
 class Notifier:
@@ -83,11 +72,10 @@ class Notifier:
     async def drain(self, timeout: float) -> list[PendingDelivery]:
         return await self.sender.drain(timeout)
 
-    async def report(self, event: Mapping[str, Any], identity: str) -> int:
+    async def report(self, event: HealthEvent, identity: str) -> int:
         """Queue a log-health event (see notify.health); returns how many deliveries were queued."""
-        queued_event = _QueuedJson(str(event["event"]), Severity(event["severity"]), event)
         routes = self.routes
-        queued = await self._db(lambda: self.outbox.enqueue_event(queued_event, identity, routes))
+        queued = await self._db(lambda: self.outbox.enqueue_event(event, identity, routes))
         if queued:
             self.wake()
         return int(queued)

@@ -6,7 +6,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from ctsentinel.notify.base import Channel, DeliveryError, Event
+from ctsentinel.notify.base import Channel, DeliveryError
+from ctsentinel.notify.events import Event
 from ctsentinel.notify.render import text_block
 from ctsentinel.watch.severity import Severity
 

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import aiohttp
 
 from ctsentinel import __version__
-from ctsentinel.notify.base import HEALTH_EVENT, Channel, DeliveryError, Event, is_health, public_view
+from ctsentinel.notify.base import Channel, DeliveryError
+from ctsentinel.notify.events import Event
 from ctsentinel.watch.severity import Severity
 
 SIGNATURE_HEADER = "X-Ctsentinel-Signature"
@@ -30,7 +31,7 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def body_of(event: Event) -> bytes:
-    return json.dumps(public_view(event), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class WebhookChannel(Channel):
@@ -68,7 +69,7 @@ class WebhookChannel(Channel):
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": idempotency_key,
-            "X-Ctsentinel-Event": HEALTH_EVENT if is_health(event) else "alert",
+            "X-Ctsentinel-Event": event.kind,
         }
         if self.secret is not None:
             headers[SIGNATURE_HEADER] = signature(self.secret, body)

@@ -2,7 +2,7 @@
 
 A precertificate and its final certificate, or one certificate logged several times, are one issuance:
 the first sighting creates the alert, later ones attach to it through their finding. Authorized sightings
-(severity "none") are kept as findings and raise no alert.
+(Severity.NONE) are kept as findings and raise no alert.
 """
 
 from __future__ import annotations
@@ -13,34 +13,38 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
 
+from ctsentinel.store.database import aware
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import (
     certificates_by_sha,
     chunks,
     entries_by_sha,
     in_sighting_order,
-    iso_z,
     merged_entries,
     representative,
     union,
 )
 from ctsentinel.store.keys import issuance_key
+from ctsentinel.store.models import Alert
 from ctsentinel.store.schema import alerts, findings
 from ctsentinel.store.types import StoredEntry
-
-SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+from ctsentinel.watch.severity import Severity
 
 
 def write_findings(conn: Connection, entries: Sequence[StoredEntry], now: datetime) -> list[int]:
     """Store each new (certificate, watch) finding and its alert; returns the ids of alerts created or
-    grown (the hook for the issue-6 delivery outbox, to be written in this same transaction)."""
+    grown (whose deliveries the caller queues in this same transaction)."""
     touched: list[int] = []
     for entry in entries:
         sha = bytes.fromhex(entry.record.sha256)
         issuance = issuance_key(entry.record)
         for finding in entry.findings:
-            if finding.severity not in SEVERITY_RANK:
-                raise StoreError(f"entry {entry.index}: finding severity {finding.severity!r} is unknown")
+            try:
+                severity = Severity(finding.severity)
+            except ValueError:
+                raise StoreError(
+                    f"entry {entry.index}: finding severity {str(finding.severity)!r} is unknown"
+                ) from None
             exists = conn.execute(
                 select(findings.c.watch).where(
                     findings.c.cert_sha256 == sha, findings.c.watch == finding.watch
@@ -50,17 +54,15 @@ def write_findings(conn: Connection, entries: Sequence[StoredEntry], now: dateti
                 continue  # this certificate was already seen for this watch (in another log)
             matched = list(finding.matched)
             alert_id = None
-            if finding.severity != "none":
-                alert_id = _alert_for(
-                    conn, finding.watch, issuance, finding.reason, finding.severity, matched, now
-                )
+            if severity.is_alert:
+                alert_id = _alert_for(conn, finding.watch, issuance, finding.reason, severity, matched, now)
                 touched.append(alert_id)
             conn.execute(
                 findings.insert().values(
                     cert_sha256=sha,
                     watch=finding.watch,
                     reason=finding.reason,
-                    severity=finding.severity,
+                    severity=severity.value,
                     matched=json.dumps(matched),
                     alert=alert_id,
                     first_seen=now,
@@ -70,7 +72,13 @@ def write_findings(conn: Connection, entries: Sequence[StoredEntry], now: dateti
 
 
 def _alert_for(
-    conn: Connection, watch: str, issuance: str, reason: str, severity: str, matched: list[str], now: datetime
+    conn: Connection,
+    watch: str,
+    issuance: str,
+    reason: str,
+    severity: Severity,
+    matched: list[str],
+    now: datetime,
 ) -> int:
     row = conn.execute(
         select(alerts.c.id, alerts.c.severity, alerts.c.matched).where(
@@ -83,7 +91,7 @@ def _alert_for(
                 watch=watch,
                 issuance=issuance,
                 reason=reason,
-                severity=severity,
+                severity=severity.value,
                 matched=json.dumps(matched),
                 first_seen=now,
             )
@@ -92,8 +100,8 @@ def _alert_for(
         assert key is not None
         return int(key[0])
     changes: dict[str, object] = {}
-    if SEVERITY_RANK[severity] > SEVERITY_RANK.get(row.severity, 0):
-        changes.update(severity=severity, reason=reason)
+    if severity.rank > Severity(row.severity).rank:
+        changes.update(severity=severity.value, reason=reason)
     grown = union([json.loads(row.matched), matched])
     if len(grown) != len(json.loads(row.matched)):
         changes["matched"] = json.dumps(grown)
@@ -102,11 +110,9 @@ def _alert_for(
     return int(row.id)
 
 
-def list_alerts(
-    conn: Connection, limit: int | None = None, ids: Sequence[int] | None = None
-) -> list[dict[str, object]]:
-    """Alerts newest first, in the alert JSON contract's shape and key order; only `ids` when given (the
-    delivery outbox builds its events with this, so they are exactly what `alerts --json` shows)."""
+def list_alerts(conn: Connection, limit: int | None = None, ids: Sequence[int] | None = None) -> list[Alert]:
+    """Alerts newest first; only `ids` when given (the outbox builds its events with this, so they are
+    exactly what `alerts --json` shows)."""
     stmt = select(alerts).order_by(alerts.c.first_seen.desc(), alerts.c.id.desc())
     if ids is not None:
         stmt = stmt.where(alerts.c.id.in_(list(ids)))
@@ -128,7 +134,7 @@ def list_alerts(
     every = [sha for shas in shas_of.values() for sha in shas]
     records = certificates_by_sha(conn, every)
     entries = entries_by_sha(conn, every)
-    out: list[dict[str, object]] = []
+    out: list[Alert] = []
     for row in rows:
         order = in_sighting_order([sha for sha in shas_of[row.id] if sha in records], entries)
         seen = [records[sha] for sha in order]
@@ -136,23 +142,23 @@ def list_alerts(
             continue
         rep = representative(seen)
         out.append(
-            {
-                "id": row.id,
-                "watch": row.watch,
-                "reason": row.reason,
-                "severity": row.severity,
-                "issuer": rep.issuer,
-                "issuer_spki_sha256": rep.issuer_spki_sha256,
-                "serial": rep.serial,
-                "dns_names": union([r.dns_names for r in seen]),
-                "ip_addresses": union([r.ip_addresses for r in seen]),
-                "matched": json.loads(row.matched),
-                "not_before": rep.not_before,
-                "not_after": rep.not_after,
-                "sha256": [r.sha256 for r in seen],
-                "entries": merged_entries(order, entries),
-                "first_seen": iso_z(row.first_seen),
-                "revoked": None,
-            }
+            Alert(
+                id=row.id,
+                watch=row.watch,
+                reason=row.reason,
+                severity=Severity(row.severity),
+                issuer=rep.issuer,
+                issuer_spki_sha256=rep.issuer_spki_sha256,
+                serial=rep.serial,
+                dns_names=tuple(union([r.dns_names for r in seen])),
+                ip_addresses=tuple(union([r.ip_addresses for r in seen])),
+                matched=tuple(json.loads(row.matched)),
+                not_before=rep.not_before,
+                not_after=rep.not_after,
+                sha256=tuple(r.sha256 for r in seen),
+                entries=merged_entries(order, entries),
+                first_seen=aware(row.first_seen),
+                revoked=None if row.revoked is None else json.loads(row.revoked),
+            )
         )
     return out

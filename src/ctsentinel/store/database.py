@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,3 +45,8 @@ def db_message(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def aware(when: datetime) -> datetime:
+    """A stored time as written, in UTC: SQLite hands datetimes back naive."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, select
 
 from ctsentinel.certs.record import CertRecord
+from ctsentinel.store.models import EntryType, SearchResult, Sighting
 from ctsentinel.store.rows import record_from_row
 from ctsentinel.store.schema import certificates, log_entries, logs
 
 _CHUNK = 500  # bound parameters per IN list, well under every backend's limit
-
-
-def iso_z(when: datetime | None) -> str | None:
-    """ "2026-11-27T06:30:00Z": SQLite hands datetimes back naive; they were written in UTC."""
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
@@ -38,12 +30,12 @@ def certificates_by_sha(conn: Connection, shas: Sequence[bytes]) -> dict[bytes, 
     return out
 
 
-class Sighting(NamedTuple):
+class TimedSighting(NamedTuple):
     timestamp: int  # the leaf's, ms: orders sightings across logs
-    entry: dict[str, object]  # {log: url, index, type: "precert" | "cert"}, the alert contract's shape
+    sighting: Sighting
 
 
-def entries_by_sha(conn: Connection, shas: Sequence[bytes]) -> dict[bytes, list[Sighting]]:
+def entries_by_sha(conn: Connection, shas: Sequence[bytes]) -> dict[bytes, list[TimedSighting]]:
     """Per certificate, the log entries that carried it, earliest leaf timestamp first."""
     stmt = (
         select(
@@ -57,29 +49,29 @@ def entries_by_sha(conn: Connection, shas: Sequence[bytes]) -> dict[bytes, list[
         .where(log_entries.c.cert_sha256.in_(bindparam("shas", expanding=True)))
         .order_by(log_entries.c.timestamp, logs.c.url, log_entries.c.idx)
     )
-    out: dict[bytes, list[Sighting]] = defaultdict(list)
+    out: dict[bytes, list[TimedSighting]] = defaultdict(list)
     for part in chunks(list(shas)):
         for row in conn.execute(stmt, {"shas": list(part)}):
-            kind = "precert" if row.entry_type == "precert" else "cert"
-            out[row.cert_sha256].append(
-                Sighting(row.timestamp, {"log": row.url, "index": row.idx, "type": kind})
-            )
+            sighting = Sighting(row.url, row.idx, EntryType(row.entry_type))
+            out[row.cert_sha256].append(TimedSighting(row.timestamp, sighting))
     return out
 
 
-def in_sighting_order(shas: Sequence[bytes], entries: Mapping[bytes, list[Sighting]]) -> list[bytes]:
+def in_sighting_order(shas: Sequence[bytes], entries: Mapping[bytes, list[TimedSighting]]) -> list[bytes]:
     """Certificates of one issuance in the order logs saw them (a precertificate before its certificate);
     stable for those never seen in a log."""
     never = 2**63
     return sorted(shas, key=lambda sha: min((s.timestamp for s in entries.get(sha, ())), default=never))
 
 
-def merged_entries(shas: Sequence[bytes], entries: Mapping[bytes, list[Sighting]]) -> list[dict[str, object]]:
+def merged_entries(
+    shas: Sequence[bytes], entries: Mapping[bytes, list[TimedSighting]]
+) -> tuple[Sighting, ...]:
     every = sorted(
         (s for sha in shas for s in entries.get(sha, ())),
-        key=lambda s: (s.timestamp, str(s.entry["log"]), int(str(s.entry["index"]))),
+        key=lambda s: (s.timestamp, s.sighting.log, s.sighting.index),
     )
-    return [s.entry for s in every]
+    return tuple(s.sighting for s in every)
 
 
 def representative(records: Sequence[CertRecord]) -> CertRecord:
@@ -94,11 +86,8 @@ def union(lists: Sequence[Sequence[str]]) -> list[str]:
     return list(dict.fromkeys(item for items in lists for item in items))
 
 
-def issuance_records(conn: Connection, issuances: Sequence[str]) -> list[dict[str, object]]:
-    """One CertRecord-shaped dict per issuance, in the order given: the representative's fields, with
-    `sha256` the list of every certificate and precertificate of the issuance, `precert` true only when no
-    final certificate was seen, `entries` every log entry that carried one of them, and
-    `representative_sha256` the certificate whose fields are shown (the final one when seen)."""
+def issuance_records(conn: Connection, issuances: Sequence[str]) -> list[SearchResult]:
+    """One SearchResult per issuance, in the order given."""
     stmt = (
         select(certificates)
         .where(certificates.c.issuance.in_(bindparam("keys", expanding=True)))
@@ -110,20 +99,18 @@ def issuance_records(conn: Connection, issuances: Sequence[str]) -> list[dict[st
             grouped[row.issuance].append(record_from_row(row))
     shas = [bytes.fromhex(r.sha256) for records in grouped.values() for r in records]
     entries = entries_by_sha(conn, shas)
-    out: list[dict[str, object]] = []
+    out: list[SearchResult] = []
     for key in issuances:
         found = {bytes.fromhex(r.sha256): r for r in grouped.get(key, ())}
         if not found:
             continue
         order = in_sighting_order(list(found), entries)
         records = [found[sha] for sha in order]
-        rep = representative(records)
-        result = rep.to_json()
-        result["dns_names"] = union([r.dns_names for r in records])
-        result["ip_addresses"] = union([r.ip_addresses for r in records])
-        result["sha256"] = [r.sha256 for r in records]
-        result["precert"] = all(r.precert for r in records)
-        result["entries"] = merged_entries(order, entries)
-        result["representative_sha256"] = rep.sha256  # whose fields these are: `search --json` prints it
-        out.append(result)
+        record = dataclasses.replace(
+            representative(records),
+            dns_names=union([r.dns_names for r in records]),
+            ip_addresses=union([r.ip_addresses for r in records]),
+            precert=all(r.precert for r in records),
+        )
+        out.append(SearchResult(record, tuple(r.sha256 for r in records), merged_entries(order, entries)))
     return out

@@ -20,15 +20,23 @@ import base64
 import hashlib
 import json
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from ctsentinel.store import alerts as alerts_mod
-from ctsentinel.store.database import Database
-from ctsentinel.store.models import AlertDelivery, DeliveryStatus, PendingDelivery, Undelivered
+from ctsentinel.store.database import Database, aware
+from ctsentinel.store.models import (
+    Alert,
+    AlertDelivery,
+    CertificateDetails,
+    DeliveryStatus,
+    PendingDelivery,
+    Undelivered,
+    alert_payload,
+)
 from ctsentinel.store.schema import alerts, certificates, deliveries
 from ctsentinel.watch.severity import Severity
 
@@ -57,7 +65,9 @@ class OutboxEvent(Protocol):
     @property
     def severity(self) -> Severity: ...
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON object kept in the outbox, from which the sender rebuilds the event."""
+        ...
 
 
 def idempotency_key(kind: str, identity: str, channel: str) -> str:
@@ -72,11 +82,11 @@ def _pem(der: bytes) -> str:
     return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
 
 
-def _private_fields(conn: Connection, event: Mapping[str, Any]) -> dict[str, Any]:
+def _certificate_details(conn: Connection, alert: Alert) -> CertificateDetails | None:
     """The representative certificate's PEM, subject and hashes, for mail attachments and hook variables."""
-    shas = [bytes.fromhex(str(s)) for s in event.get("sha256") or [] if isinstance(s, str)]
+    shas = [bytes.fromhex(s) for s in alert.sha256]
     if not shas:
-        return {}
+        return None
     rows = {
         row.sha256: row
         for row in conn.execute(
@@ -92,14 +102,14 @@ def _private_fields(conn: Connection, event: Mapping[str, Any]) -> dict[str, Any
     }
     seen = [rows[s] for s in shas if s in rows]
     if not seen:
-        return {}
+        return None
     rep = next((row for row in seen if not row.precert), seen[0])  # the deployed certificate if seen
-    return {
-        "_pem": _pem(rep.der) if rep.der else None,
-        "_subject": rep.subject,
-        "_tbs_sha256": rep.tbs_sha256.hex() if rep.tbs_sha256 else None,
-        "_subject_spki_sha256": rep.subject_spki_sha256.hex() if rep.subject_spki_sha256 else None,
-    }
+    return CertificateDetails(
+        pem=_pem(rep.der) if rep.der else None,
+        subject=rep.subject,
+        tbs_sha256=rep.tbs_sha256.hex() if rep.tbs_sha256 else None,
+        subject_spki_sha256=rep.subject_spki_sha256.hex() if rep.subject_spki_sha256 else None,
+    )
 
 
 def enqueue_alerts(conn: Connection, alert_ids: Sequence[int], routes: Sequence[Route], now: datetime) -> int:
@@ -108,22 +118,18 @@ def enqueue_alerts(conn: Connection, alert_ids: Sequence[int], routes: Sequence[
     were added."""
     if not alert_ids or not routes:
         return 0
-    events = alerts_mod.list_alerts(conn, ids=list(alert_ids))
     issuance = dict(
         conn.execute(select(alerts.c.id, alerts.c.issuance).where(alerts.c.id.in_(list(alert_ids)))).all()
     )
     rows = []
-    for event in events:
-        severity, watch = Severity(str(event["severity"])), str(event["watch"])
-        accepting = [route.key for route in routes if route.accepts(severity, watch)]
+    for alert in alerts_mod.list_alerts(conn, ids=list(alert_ids)):
+        accepting = [route.key for route in routes if route.accepts(alert.severity, alert.watch)]
         if not accepting:
             continue
-        full = {**event, **_private_fields(conn, event)}
-        payload = json.dumps(full, ensure_ascii=False)
-        alert_id = int(str(event["id"]))
-        identity = f"{watch}\x00{issuance[alert_id]}"
+        payload = json.dumps(alert_payload(alert, _certificate_details(conn, alert)), ensure_ascii=False)
+        identity = f"{alert.watch}\x00{issuance[alert.id]}"
         for channel in accepting:
-            rows.append(_row(alert_id, channel, idempotency_key("alert", identity, channel), payload, now))
+            rows.append(_row(alert.id, channel, idempotency_key("alert", identity, channel), payload, now))
     return _insert_new(conn, rows)
 
 
@@ -162,10 +168,6 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> int:
     return len(fresh)
 
 
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
-
-
 class Outbox:
     """The deliveries table of one database (Store.outbox); each call is one transaction, so a mark is on
     disk before the next delivery starts."""
@@ -177,7 +179,7 @@ class Outbox:
         """Queue an event for the routes that accept it; `identity` names the occurrence (e.g. "<log url>
         misbehaving fork <time>"), so reporting it twice queues it once. Returns how many were queued."""
         now = datetime.now(UTC)
-        payload = json.dumps(event.to_json(), ensure_ascii=False)
+        payload = json.dumps(event.to_payload(), ensure_ascii=False)
         rows = [
             _row(None, route.key, idempotency_key(event.kind, identity, route.key), payload, now)
             for route in routes
@@ -236,7 +238,7 @@ class Outbox:
             when = conn.execute(
                 select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == PENDING.value)
             ).scalar()
-        return None if when is None else _utc(when)
+        return None if when is None else aware(when)
 
     def pending(self, limit: int) -> list[PendingDelivery]:
         """Every delivery still pending, due or not, the earliest first."""
@@ -281,8 +283,8 @@ class Outbox:
                 status=DeliveryStatus(row.status),
                 attempts=row.attempts,
                 last_error=row.last_error,
-                next_attempt=_utc(row.next_attempt_at) if row.status == PENDING.value else None,
-                created=_utc(row.created_at),
+                next_attempt=aware(row.next_attempt_at) if row.status == PENDING.value else None,
+                created=aware(row.created_at),
             )
             for row in rows
         ]
@@ -317,7 +319,7 @@ class Outbox:
                         status=DeliveryStatus(row.status),
                         attempts=row.attempts,
                         last_error=row.last_error,
-                        delivered=None if row.delivered_at is None else _utc(row.delivered_at),
+                        delivered=None if row.delivered_at is None else aware(row.delivered_at),
                     )
                 )
         return out

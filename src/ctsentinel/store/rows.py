@@ -10,9 +10,11 @@ from typing import Any
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.keys import ip_text_key, issuance_key
+from ctsentinel.store.models import EntryType
 from ctsentinel.store.types import StoredEntry
 
-ENTRY_TYPES = ("x509", "precert")
+# An entry's type as stored: a plain string (drivers need not know the enum); a dict look-up, per entry.
+_STORED_TYPE = {entry_type: entry_type.value for entry_type in EntryType}
 
 
 CERT_COLUMNS = (
@@ -94,12 +96,15 @@ class BatchRows:
                 raise StoreError(
                     f"batch [{start}, {end}): entry index {entry.index} is out of range or out of order"
                 )
-            if entry.entry_type not in ENTRY_TYPES:
-                raise StoreError(f"batch [{start}, {end}): entry {entry.index} has type {entry.entry_type!r}")
+            entry_type = _STORED_TYPE.get(entry.entry_type)
+            if entry_type is None:
+                raise StoreError(
+                    f"batch [{start}, {end}): entry {entry.index} has type {str(entry.entry_type)!r}"
+                )
             previous = entry.index
             record = entry.record
             sha = _fromhex(record.sha256)
-            log_entries.append((log, entry.index, sha, entry.entry_type, entry.timestamp))
+            log_entries.append((log, entry.index, sha, entry_type, entry.timestamp))
             if entry.findings:
                 self.with_findings.append(entry)
             if sha in seen:

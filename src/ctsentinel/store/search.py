@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import idna
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, Select, func, or_, select
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import issuance_records
 from ctsentinel.store.keys import ip_key, network_range, normalise_serial, reverse_name
+from ctsentinel.store.models import SearchResult
 from ctsentinel.store.schema import cert_ips, cert_names, certificates
 
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -31,11 +33,21 @@ class QueryError(StoreError):
     """A search query that cannot be understood, in one line."""
 
 
+class QueryKind(StrEnum):
+    DOMAIN = "domain"  # the name and its subdomains
+    SUBDOMAINS = "subdomains"
+    IP = "ip"
+    CIDR = "cidr"
+    SHA256 = "sha256"
+    SERIAL = "serial"
+    ISSUER = "issuer"
+
+
 @dataclass(frozen=True)
 class Query:
-    """A parsed query. kind: "domain" | "subdomains" | "ip" | "cidr" | "sha256" | "serial" | "issuer"."""
+    """A parsed query."""
 
-    kind: str
+    kind: QueryKind
     value: str  # the A-label domain, normalised hex, address text or issuer text
     low: bytes | None = None  # ip/cidr: the inclusive range of 16-byte keys
     high: bytes | None = None
@@ -55,32 +67,32 @@ def parse_query(text: str) -> Query:
         except ValueError:
             raise QueryError(f"search: {raw!r} is not a CIDR network") from None
         low, high = network_range(network)
-        return Query("cidr", str(network), low, high)
+        return Query(QueryKind.CIDR, str(network), low, high)
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
         pass
     else:
         key = ip_key(address)
-        return Query("ip", str(address), key, key)
+        return Query(QueryKind.IP, str(address), key, key)
     if raw.startswith("*."):
-        return Query("subdomains", _a_label(raw[2:], raw))
-    return Query("domain", _a_label(raw, raw))
+        return Query(QueryKind.SUBDOMAINS, _a_label(raw[2:], raw))
+    return Query(QueryKind.DOMAIN, _a_label(raw, raw))
 
 
 def _prefixed(kind: str, rest: str, raw: str) -> Query:
     if kind == "issuer":
         if not rest:
             raise QueryError("search: issuer: needs some text of the issuer name")
-        return Query("issuer", rest)
+        return Query(QueryKind.ISSUER, rest)
     digits = rest.lower()
     if kind == "sha256":
         if len(digits) != 64 or not _HEX.match(digits):
             raise QueryError(f"search: {raw!r}: sha256: needs 64 hex digits")
-        return Query("sha256", digits)
+        return Query(QueryKind.SHA256, digits)
     if not _SERIAL.match(digits):
         raise QueryError(f"search: {raw!r}: serial: needs hex digits (colons allowed)")
-    return Query("serial", normalise_serial(digits))
+    return Query(QueryKind.SERIAL, normalise_serial(digits))
 
 
 def _a_label(name: str, raw: str) -> str:
@@ -99,33 +111,31 @@ def _a_label(name: str, raw: str) -> str:
 def _matching(query: Query) -> Select[Any]:
     """The issuance keys of the certificates the query selects, newest first."""
     c = certificates.c
-    if query.kind in ("domain", "subdomains"):
+    if query.kind in (QueryKind.DOMAIN, QueryKind.SUBDOMAINS):
         rev = reverse_name(query.value)
         # "com.example." .. "com.example/" ("/" follows "."): exactly the names below the domain.
         below = (cert_names.c.name_rev >= rev + ".") & (cert_names.c.name_rev < rev + "/")
-        cond = or_(cert_names.c.name_rev == rev, below) if query.kind == "domain" else below
+        cond = or_(cert_names.c.name_rev == rev, below) if query.kind is QueryKind.DOMAIN else below
         base = select(c.issuance).join(cert_names, cert_names.c.cert_sha256 == c.sha256).where(cond)
-    elif query.kind in ("ip", "cidr"):
+    elif query.kind in (QueryKind.IP, QueryKind.CIDR):
         assert query.low is not None and query.high is not None
         base = (
             select(c.issuance)
             .join(cert_ips, cert_ips.c.cert_sha256 == c.sha256)
             .where(cert_ips.c.ip >= query.low, cert_ips.c.ip <= query.high)
         )
-    elif query.kind == "sha256":
+    elif query.kind is QueryKind.SHA256:
         digest = bytes.fromhex(query.value)
         base = select(c.issuance).where(or_(c.sha256 == digest, c.tbs_sha256 == digest))
-    elif query.kind == "serial":
+    elif query.kind is QueryKind.SERIAL:
         # Issuance keys are "<serial>:<issuer key hash>"; ";" follows ":".
         base = select(c.issuance).where(c.issuance >= query.value + ":", c.issuance < query.value + ";")
-    elif query.kind == "issuer":
+    else:  # QueryKind.ISSUER
         base = select(c.issuance).where(func.lower(c.issuer).contains(query.value.lower(), autoescape=True))
-    else:
-        raise QueryError(f"search: unknown query kind {query.kind!r}")
     return base.group_by(c.issuance).order_by(func.max(c.first_seen).desc(), c.issuance)
 
 
-def search(conn: Connection, query: Query, limit: int) -> list[dict[str, object]]:
+def search(conn: Connection, query: Query, limit: int) -> list[SearchResult]:
     if limit <= 0:
         return []
     keys = [str(key) for key in conn.execute(_matching(query).limit(limit)).scalars()]

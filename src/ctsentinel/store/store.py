@@ -13,14 +13,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.merkle import CompactRange
+from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.store import alerts as alerts_mod
 from ctsentinel.store import search as search_mod
-from ctsentinel.store.database import Database
+from ctsentinel.store.database import Database, aware
 from ctsentinel.store.dialect import bulk_insert_tuples, upsert
 from ctsentinel.store.engine import display_url, make_engine
 from ctsentinel.store.errors import StoreError
-from ctsentinel.store.issuances import iso_z
 from ctsentinel.store.migrations import migrate
+from ctsentinel.store.models import Alert, MisbehaviourRecord, SearchResult, StoredTreeHead
 from ctsentinel.store.outbox import Outbox, Route, enqueue_alerts
 from ctsentinel.store.rows import CERT_COLUMNS, ENTRY_COLUMNS, IP_COLUMNS, NAME_COLUMNS, BatchRows
 from ctsentinel.store.schema import (
@@ -35,16 +36,11 @@ from ctsentinel.store.schema import (
     tree_heads,
 )
 from ctsentinel.store.types import CommitBatch, LogInfoLike, LogState, TreeHeadLike
+from ctsentinel.timefmt import rfc3339
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    if when is not None and when.tzinfo is None:
-        return when.replace(tzinfo=UTC)
-    return when
 
 
 def _evidence_default(value: object) -> object:
@@ -54,7 +50,7 @@ def _evidence_default(value: object) -> object:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
-        return iso_z(value)
+        return rfc3339(value)
     return repr(value)
 
 
@@ -130,30 +126,32 @@ class Store:
             self._put_head(conn, log, head, verified)
 
     def record_misbehaviour(
-        self, log_id: bytes, kind: str, detail: str, evidence: Mapping[str, object]
+        self, log_id: bytes, kind: MisbehaviourKind, detail: str, evidence: Mapping[str, object]
     ) -> None:
         now = _now()
         text = json.dumps(dict(evidence), default=_evidence_default, sort_keys=True)
         with self._db.write() as conn:
             log = self._log_id(conn, log_id)
             conn.execute(
-                misbehaviour.insert().values(log=log, kind=kind, detail=detail, evidence=text, time=now)
+                misbehaviour.insert().values(
+                    log=log, kind=MisbehaviourKind(kind).value, detail=detail, evidence=text, time=now
+                )
             )
             conn.execute(update(logs).where(logs.c.id == log).values(misbehaving=True, updated_at=now))
 
-    def misbehaviour(self, log_id: bytes) -> list[dict[str, object]]:
-        """The recorded misbehaviour of a log, oldest first: kind, detail, evidence (decoded JSON), time."""
+    def misbehaviour(self, log_id: bytes) -> list[MisbehaviourRecord]:
+        """The recorded misbehaviour of a log, oldest first."""
         with self._db.read() as conn:
             log = self._log_id(conn, log_id)
             rows = conn.execute(
                 select(misbehaviour).where(misbehaviour.c.log == log).order_by(misbehaviour.c.id)
             ).all()
         return [
-            {"kind": r.kind, "detail": r.detail, "evidence": json.loads(r.evidence), "time": iso_z(r.time)}
+            MisbehaviourRecord(MisbehaviourKind(r.kind), r.detail, json.loads(r.evidence), aware(r.time))
             for r in rows
         ]
 
-    def tree_heads(self, log_id: bytes) -> list[dict[str, object]]:
+    def tree_heads(self, log_id: bytes) -> list[StoredTreeHead]:
         """Every distinct head observed for a log, by size then first sighting."""
         with self._db.read() as conn:
             log = self._log_id(conn, log_id)
@@ -163,14 +161,9 @@ class Store:
                 .order_by(tree_heads.c.tree_size, tree_heads.c.id)
             ).all()
         return [
-            {
-                "tree_size": r.tree_size,
-                "timestamp": r.timestamp,
-                "root_hash": r.root_hash,
-                "raw": r.raw,
-                "verified": bool(r.verified),
-                "first_seen": iso_z(r.first_seen),
-            }
+            StoredTreeHead(
+                r.tree_size, r.timestamp, r.root_hash, r.raw, bool(r.verified), aware(r.first_seen)
+            )
             for r in rows
         ]
 
@@ -265,13 +258,13 @@ class Store:
 
     # -- read side ---------------------------------------------------------------------------------------
 
-    def list_alerts(self, limit: int | None = None) -> list[dict[str, object]]:
-        """Alerts newest first, each in the alert JSON contract's shape (DESIGN.md section 5)."""
+    def list_alerts(self, limit: int | None = None) -> list[Alert]:
+        """Alerts newest first."""
         with self._db.read() as conn:
             return alerts_mod.list_alerts(conn, limit)
 
-    def search(self, query: str | search_mod.Query, limit: int = 100) -> list[dict[str, object]]:
-        """Issuances matching a QUERY (see search.py), newest first, one CertRecord-shaped dict each."""
+    def search(self, query: str | search_mod.Query, limit: int = 100) -> list[SearchResult]:
+        """Issuances matching a QUERY (see search.py), newest first."""
         parsed = search_mod.parse_query(query) if isinstance(query, str) else query
         with self._db.read() as conn:
             return search_mod.search(conn, parsed, limit)
@@ -391,7 +384,7 @@ def _state(row: Any) -> LogState:
         errors=row.errors,
         last_error=row.last_error,
         entries_processed=row.entries_processed,
-        updated_at=_utc(row.updated_at),
+        updated_at=None if row.updated_at is None else aware(row.updated_at),
         operator=row.operator,
         latest_size=row.latest_size,
         latest_timestamp=row.latest_timestamp,

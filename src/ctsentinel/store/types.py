@@ -1,4 +1,4 @@
-"""The values that cross the store's boundary: what the monitor hands in and what `logs` reads out.
+"""What the monitor hands the store, and the state of a log it reads back.
 
 The store accepts any object with the attributes of logs.LogInfo, logs.TreeHead and watch.Finding
 (structural protocols), so it depends on neither package and they can evolve independently.
@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Protocol
 
 from ctsentinel.certs.record import CertRecord
+from ctsentinel.store.models import EntryType
+from ctsentinel.watch.severity import Severity
 
 
 class LogKeyLike(Protocol):
@@ -61,7 +63,7 @@ class FindingLike(Protocol):
     @property
     def reason(self) -> str: ...
     @property
-    def severity(self) -> str: ...
+    def severity(self) -> Severity: ...
     @property
     def matched(self) -> Sequence[str]: ...
 
@@ -95,7 +97,7 @@ class LogState:
 @dataclass
 class StoredEntry:
     index: int
-    entry_type: str  # "x509" | "precert"
+    entry_type: EntryType
     timestamp: int  # the leaf's timestamp, ms
     record: CertRecord
     cert_der: bytes | None  # kept only for stored (matching) certificates
