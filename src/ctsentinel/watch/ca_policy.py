@@ -171,8 +171,10 @@ class CaPolicy:
         """check() for the CA watches `watching` already found, so the caller selects only once."""
         if not watches:
             return []
-        wanted = frozenset().union(*(w.flags for w in watches))
+        wanted = watches[0].flags if len(watches) == 1 else frozenset().union(*(w.flags for w in watches))
         tripped = cheap_flags(record, wanted)
+        if not tripped and not lint_errors:
+            return []  # most certificates: nothing to report
         lint = tuple(TrippedFlag(CaFlag.LINT_ERROR, code) for code in sorted(set(lint_errors)))
         findings = []
         for watch in watches:
