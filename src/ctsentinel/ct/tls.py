@@ -2,8 +2,9 @@
 
 Every decoder here is an exact inverse of its encoder and rejects trailing bytes, so that a decoded
 structure can be re-encoded byte-identically (the Merkle leaf hash is over the original bytes).
-Decoders sit on the per-entry hot path: they slice a memoryview and read integers with
-int.from_bytes, never looping per byte, and raise nothing but DecodeError whatever the input.
+Decoders sit on the per-entry hot path: they slice the input bytes (each field is copied once, as the
+value it becomes) and read integers with int.from_bytes, never looping per byte, and raise nothing but
+DecodeError whatever the input.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class _Reader:
     def __init__(
         self, data: bytes | memoryview, structure: str, offset: int = 0, end: int | None = None
     ) -> None:
-        self._buf = memoryview(data)
+        # bytes, not a memoryview: every read makes a bytes object anyway, and a memoryview slice first
+        # would be one more object per field.
+        self._buf = data if isinstance(data, bytes) else bytes(data)
         self._end = len(self._buf) if end is None else end
         self.structure = structure
         self.pos = offset
@@ -92,7 +95,7 @@ class _Reader:
 
     def fixed(self, size: int, what: str) -> bytes:
         start = self._need(size, what)
-        return bytes(self._buf[start : start + size])
+        return self._buf[start : start + size]
 
     def _length(self, len_size: int, what: str, min_len: int) -> int:
         at = self._need(len_size, what, " length")
