@@ -13,10 +13,19 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctsentinel.certs.der import IndefiniteLength, oid_dotted, read_header, read_tlv, to_definite
+from ctsentinel.certs.der import (
+    IndefiniteLength,
+    elements,
+    header,
+    oid_dotted,
+    read_header,
+    read_tlv,
+    to_definite,
+    wrap,
+)
 from ctsentinel.certs.hosts import Identifiers, ip_literal
 from ctsentinel.certs.names import name_info
-from ctsentinel.certs.times import format_time
+from ctsentinel.certs.times import format_time, format_validity
 from ctsentinel.ct.errors import DecodeError
 
 # --- der --------------------------------------------------------------------------------------------------
@@ -52,6 +61,41 @@ def test_indefinite_lengths() -> None:
     with pytest.raises(DecodeError):
         to_definite(b"\x30\x80\x04\x01a")  # no end-of-contents
     assert read_header(b"\x30\x82\x01\x00\x02", 0) == (0x30, 4, 260)  # a truncated input's declared end
+
+
+def test_elements_yields_what_fits_then_fails_where_read_tlv_does() -> None:
+    long = wrap(0x04, b"x" * 300)  # 0x82 length form
+    data = b"\x02\x01\x05" + wrap(0x30, b"\x01" * 0x90) + long + b"\x9f\x81\x01\x01x"
+    assert [tag for tag, _, _, _ in elements(data, 0, len(data))] == [0x02, 0x30, 0x04, 0x9F]
+    for tag, offset, start, end in elements(data, 0, len(data)):
+        assert (tag, start, end) == read_tlv(data, offset, len(data))
+    seen = []
+    bad = b"\x02\x01\x05\x04\x82\x01"  # the input ends inside the second element's length
+    with pytest.raises(DecodeError) as info:
+        seen.extend(elements(bad, 0, len(bad)))
+    assert seen == [(0x02, 0, 2, 3)]
+    assert str(info.value) == "truncated length at offset 3"
+
+
+@pytest.mark.parametrize("length", [0, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0x123456])
+def test_header_is_what_read_tlv_reads(length: int) -> None:
+    element = header(0x30, length) + bytes(length)
+    assert read_tlv(element, 0, len(element)) == (0x30, len(element) - length, len(element))
+    assert wrap(0x30, bytes(length)) == element
+
+
+def test_format_validity_reads_two_der_utc_times_or_leaves_them_to_format_time() -> None:
+    validity = b"\x17\x0d240201120000Z\x17\x0d491231235959Z"
+    assert format_validity(b"xx" + validity, 2, 2 + len(validity)) == (
+        "2024-02-01T12:00:00Z",
+        "2049-12-31T23:59:59Z",
+    )
+    for odd in (
+        b"\x17\x0d240230120000Z\x17\x0d491231235959Z",  # February 30th: format_time's error says so
+        b"\x17\x0d240201120000Z\x18\x0f20510101000000Z",  # a GeneralizedTime
+        b"\x17\x0b2402011200Z\x17\x0d491231235959Z",  # no seconds
+    ):
+        assert format_validity(odd, 0, len(odd)) is None
 
 
 def test_oid_dotted() -> None:

@@ -19,7 +19,10 @@ _REST = rb"(?P<hh>\d\d)(?P<mm>\d\d)(?P<ss>\d\d)?(?:[.,](?P<frac>\d+))?(?P<tz>Z|[
 _LENIENT = {6: re.compile(rb"(?P<date>\d{6})" + _REST), 8: re.compile(rb"(?P<date>\d{8})" + _REST)}
 
 
-_UTC_DER = re.compile(rb"(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z").fullmatch
+_UTC_DER_FIELDS = rb"(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z"
+_UTC_DER = re.compile(_UTC_DER_FIELDS).fullmatch
+# A Validity's content when both times are DER UTCTimes (tag 0x17, 13 octets): one match reads both in place.
+_TWO_UTC_DER = re.compile(b"\x17\x0d" + _UTC_DER_FIELDS + b"\x17\x0d" + _UTC_DER_FIELDS).fullmatch
 _GENERALIZED_DER = re.compile(rb"(\d\d\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z").fullmatch
 # Two-digit fields compare correctly as bytes; February 29th is left to the slow path's calendar.
 _LAST_DAY = {
@@ -32,11 +35,9 @@ def format_time(tag: int, raw: bytes) -> str:
     if tag == UTC_TIME:
         m = _UTC_DER(raw)
         if m is not None:
-            yy, mo, dd, hh, mi, ss = m.groups()
-            last = _LAST_DAY.get(mo)
-            if last is not None and b"01" <= dd <= last and hh <= b"23" and mi <= b"59" and ss <= b"59":
-                century = b"19" if yy >= b"50" else b"20"
-                return (b"%s%s-%s-%sT%s:%s:%sZ" % (century, yy, mo, dd, hh, mi, ss)).decode("ascii")
+            text = _utc_time_text(*m.groups())
+            if text is not None:
+                return text
         return _lenient(raw, 6, "UTCTime")
     if tag == GENERALIZED_TIME:
         m = _GENERALIZED_DER(raw)
@@ -47,6 +48,28 @@ def format_time(tag: int, raw: bytes) -> str:
                 return (b"%s-%s-%sT%s:%s:%sZ" % (yyyy, mo, dd, hh, mi, ss)).decode("ascii")
         return _lenient(raw, 8, "GeneralizedTime")
     raise DecodeError(f"expected UTCTime or GeneralizedTime, found tag 0x{tag:02x}")
+
+
+def format_validity(b: bytes, start: int, end: int) -> tuple[str, str] | None:
+    """(notBefore, notAfter) when the Validity content b[start:end] is two DER UTCTimes of real dates, as
+    nearly every certificate's is; None for anything else, which the caller reads a time at a time."""
+    m = _TWO_UTC_DER(b, start, end)
+    if m is None:
+        return None
+    fields = m.groups()
+    not_before = _utc_time_text(*fields[:6])
+    not_after = _utc_time_text(*fields[6:])
+    if not_before is None or not_after is None:
+        return None
+    return not_before, not_after
+
+
+def _utc_time_text(yy: bytes, mo: bytes, dd: bytes, hh: bytes, mi: bytes, ss: bytes) -> str | None:
+    last = _LAST_DAY.get(mo)
+    if last is not None and b"01" <= dd <= last and hh <= b"23" and mi <= b"59" and ss <= b"59":
+        century = b"19" if yy >= b"50" else b"20"
+        return (b"%s%s-%s-%sT%s:%s:%sZ" % (century, yy, mo, dd, hh, mi, ss)).decode("ascii")
+    return None
 
 
 def _lenient(raw: bytes, date_len: int, what: str) -> str:

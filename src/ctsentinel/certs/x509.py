@@ -16,14 +16,16 @@ from ctsentinel.certs.der import (
     INTEGER,
     OCTET_STRING,
     SEQUENCE,
-    encode_length,
+    Element,
+    elements,
+    header,
     read_header,
     read_tlv,
 )
 from ctsentinel.certs.hosts import Identifiers
 from ctsentinel.certs.names import name_info
 from ctsentinel.certs.record import CertRecord
-from ctsentinel.certs.times import format_time
+from ctsentinel.certs.times import format_time, format_validity
 from ctsentinel.ct.errors import DecodeError
 
 # Extension OIDs as complete TLVs, so one startswith() both matches the OID and pins its length.
@@ -37,7 +39,18 @@ _EXTENSIONS = 0xA3
 _DNS_NAME = 0x82
 _IP_ADDRESS = 0x87
 
+# TBSCertificate fields by position once the optional [0] version is set aside (RFC 5280 4.1). Position
+# 1, the signature AlgorithmIdentifier, is not read.
+_SERIAL_NUMBER = 0
+_ISSUER = 2
+_VALIDITY = 3
+_SUBJECT = 4
+_SUBJECT_PUBLIC_KEY_INFO = 5
+_FIRST_OPTIONAL = 6  # issuerUniqueID [1], subjectUniqueID [2], extensions [3]
+
 _MAX_ERRORS = 3
+
+Span = tuple[int, int]  # [start, end) offsets into the input
 
 
 def walk(
@@ -47,124 +60,33 @@ def walk(
     errors: list[str] = []
     serial = issuer = subject = subject_spki = not_before = not_after = tbs_hash = None
     ids = Identifiers()
-    cns: tuple[str, ...] = ()
     poison = False
-    n = len(b)
     try:
-        where = "TBSCertificate" if bare_tbs else "Certificate"
-        tag, s, e = read_header(b, 0)
-        if tag != SEQUENCE:
-            raise DecodeError(f"{where}: expected SEQUENCE, found tag 0x{tag:02x} at offset 0")
-        truncated = e > n
-        if truncated:
-            errors.append(f"{where}: truncated, {e - n} of its {e} bytes missing at offset {n}")
-            e = n
-        elif e < n:
-            errors.append(f"{where}: {n - e} trailing bytes at offset {e}")
-        if not bare_tbs and s < e and b[s] in (_VERSION, INTEGER):
-            # A TBSCertificate handed over as a certificate (as logs sign precertificates): read it as one.
-            errors.append("Certificate: input is a bare TBSCertificate, not a Certificate")
-            bare_tbs = True
-        if bare_tbs:
-            t_start, ts, te = 0, s, e
-        else:
-            t_start = s
-            tag, ts, te = read_header(b, s)
-            if tag != SEQUENCE:
-                raise DecodeError(f"TBSCertificate: expected SEQUENCE, found tag 0x{tag:02x} at offset {s}")
-            if te > e:
-                if not truncated:
-                    errors.append(f"TBSCertificate: truncated, ends past its Certificate at offset {e}")
-                truncated = True
-                te = e
-
-        # The TBSCertificate's fields as (tag, offset, content start, content end).
-        fields: list[tuple[int, int, int, int]] = []
-        i = ts
-        try:
-            while i < te:
-                # Inline reading of the usual length forms (a call per element costs as much as the
-                # rest of the loop); anything unusual, or out of bounds, goes through read_tlv.
-                tag = b[i]
-                ln = b[i + 1]
-                if ln < 0x80:
-                    s = i + 2
-                    e = s + ln
-                elif ln == 0x81:
-                    s = i + 3
-                    e = s + b[i + 2]
-                elif ln == 0x82:
-                    s = i + 4
-                    e = s + (b[i + 2] << 8 | b[i + 3])
-                else:
-                    e = te + 1
-                if e > te or tag & 0x1F == 0x1F:
-                    tag, s, e = read_tlv(b, i, te)
-                fields.append((tag, i, s, e))
-                i = e
-        except DecodeError as exc:
-            errors.append(f"TBSCertificate: {exc}")
-            truncated = True
-        except IndexError:
-            errors.append(f"TBSCertificate: truncated header at offset {i}")
-            truncated = True
-        if fields and fields[0][0] == _VERSION:
-            del fields[0]
+        tbs_start, fields_start, fields_end, complete = _find_tbs(b, bare_tbs, errors)
+        fields, all_read = _tbs_fields(b, fields_start, fields_end, errors)
         count = len(fields)
-
-        if count > 0:
-            tag, off, s, e = fields[0]
-            if tag != INTEGER or s == e:
-                errors.append(
-                    f"serialNumber: expected INTEGER, found tag 0x{tag:02x} of {e - s} bytes at offset {off}"
-                )
-            else:
-                raw = b[s:e]
-                if raw[0] & 0x80:
-                    errors.append(f"serialNumber: negative INTEGER at offset {off}")
-                    serial = raw.hex()
-                else:
-                    serial = (raw.lstrip(b"\0") or b"\0").hex()
-        if count > 2:
-            tag, off, s, e = fields[2]
-            issuer, _, err = name_info(b, off, e)
-            if err is not None:
-                errors.append(f"issuer: {err}")
-        if count > 3:
-            tag, off, s, e = fields[3]
-            not_before, not_after = _validity(b, tag, off, s, e, errors)
-        if count > 4:
-            tag, off, s, e = fields[4]
-            subject, cns, err = name_info(b, off, e, cache=False)
-            if err is not None:
-                errors.append(f"subject: {err}")
-        if count > 5:
-            tag, off, s, e = fields[5]
-            if tag == SEQUENCE:
-                subject_spki = sha256(b[off:e]).hexdigest()
-            else:
-                errors.append(
-                    f"subjectPublicKeyInfo: expected SEQUENCE, found tag 0x{tag:02x} at offset {off}"
-                )
-        strip: list[tuple[int, int]] = []
-        ext_field: tuple[int, int, int, int] | None = None
-        for field in fields[6:]:
-            if field[0] == _EXTENSIONS:
-                ext_field = field
-                break
-        ext_list = (0, 0)
-        if ext_field is not None:
-            ext_list, poison = _extensions(b, ext_field, ids, strip, errors)
-        for cn in cns:
-            # A CN with a space names an organisation or a person, not a host.
-            if " " not in cn:
-                ids.add_name(cn)
-
-        if not truncated:
-            if strip and ext_field is not None:
-                tbs_hash = _tbs_sha256_without(b, ts, te, ext_field, ext_list, strip)
-            else:
-                tbs_hash = sha256(b[t_start:te]).hexdigest()
+        common_names: tuple[str, ...] = ()
+        if count > _SERIAL_NUMBER:
+            serial = _serial_number(b, fields[_SERIAL_NUMBER], errors)
+        if count > _ISSUER:
+            issuer, _ = _name(b, fields[_ISSUER], "issuer", errors, cache=True)
+        if count > _VALIDITY:
+            not_before, not_after = _validity(b, fields[_VALIDITY], errors)
+        if count > _SUBJECT:
+            # Nearly every subject is new: caching them would only churn the issuers out of the cache.
+            subject, common_names = _name(b, fields[_SUBJECT], "subject", errors, cache=False)
+        if count > _SUBJECT_PUBLIC_KEY_INFO:
+            subject_spki = _subject_key_hash(b, fields[_SUBJECT_PUBLIC_KEY_INFO], errors)
+        extensions = _extensions_field(fields)
+        strip: list[Span] = []
+        extension_list = (0, 0)
+        if extensions is not None:
+            poison, extension_list = _read_extensions(b, extensions, ids, strip, errors)
+        _add_common_names(ids, common_names)
+        if complete and all_read:
+            tbs_hash = _tbs_sha256(
+                b, tbs_start, (fields_start, fields_end), extensions, extension_list, strip
+            )
     except DecodeError as exc:
         errors.append(str(exc))
 
@@ -188,24 +110,23 @@ def walk(
 
 def spki_sha256(b: bytes) -> str:
     """Hex SHA-256 of a DER certificate's SubjectPublicKeyInfo as encoded; DecodeError if unreadable."""
-    tag, s, e = read_tlv(b, 0, len(b))
+    tag, start, end = read_tlv(b, 0, len(b))
     if tag != SEQUENCE:
         raise DecodeError(f"Certificate: expected SEQUENCE, found tag 0x{tag:02x} at offset 0")
-    tag, i, te = read_tlv(b, s, e)
+    tag, fields_start, fields_end = read_tlv(b, start, end)
     if tag != SEQUENCE:
-        raise DecodeError(f"TBSCertificate: expected SEQUENCE, found tag 0x{tag:02x} at offset {s}")
-    index = 0
-    while i < te:
-        tag, s, e = read_tlv(b, i, te)
-        if index == 0 and tag == _VERSION:
-            index = -1
-        elif index == 5:
-            if tag != SEQUENCE:
+        raise DecodeError(f"TBSCertificate: expected SEQUENCE, found tag 0x{tag:02x} at offset {start}")
+    position = _SERIAL_NUMBER
+    reached = fields_start
+    for tag, offset, _, end in elements(b, fields_start, fields_end):
+        if offset != fields_start or tag != _VERSION:
+            if position == _SUBJECT_PUBLIC_KEY_INFO:
+                if tag == SEQUENCE:
+                    return sha256(b[offset:end]).hexdigest()
                 break
-            return sha256(b[i:e]).hexdigest()
-        index += 1
-        i = e
-    raise DecodeError(f"TBSCertificate: no subjectPublicKeyInfo before offset {i}")
+            position += 1
+        reached = end
+    raise DecodeError(f"TBSCertificate: no subjectPublicKeyInfo before offset {reached}")
 
 
 def one_line(errors: list[str]) -> str:
@@ -217,121 +138,184 @@ def one_line(errors: list[str]) -> str:
     return text
 
 
-def _validity(
-    b: bytes, tag: int, off: int, s: int, e: int, errors: list[str]
-) -> tuple[str | None, str | None]:
+# --- the steps of walk, in order ---------------------------------------------------------------------------
+
+
+def _find_tbs(b: bytes, bare_tbs: bool, errors: list[str]) -> tuple[int, int, int, bool]:
+    """(offset of the TBSCertificate, start and end of its fields, whether all of it is there)."""
+    where = "TBSCertificate" if bare_tbs else "Certificate"
+    size = len(b)
+    tag, start, end = read_header(b, 0)
     if tag != SEQUENCE:
-        errors.append(f"validity: expected SEQUENCE, found tag 0x{tag:02x} at offset {off}")
+        raise DecodeError(f"{where}: expected SEQUENCE, found tag 0x{tag:02x} at offset 0")
+    complete = end <= size
+    if not complete:
+        errors.append(f"{where}: truncated, {end - size} of its {end} bytes missing at offset {size}")
+        end = size
+    elif end < size:
+        errors.append(f"{where}: {size - end} trailing bytes at offset {end}")
+    if not bare_tbs and start < end and b[start] in (_VERSION, INTEGER):
+        # A TBSCertificate handed over as a certificate (as logs sign precertificates): read it as one.
+        errors.append("Certificate: input is a bare TBSCertificate, not a Certificate")
+        bare_tbs = True
+    if bare_tbs:
+        return 0, start, end, complete
+    tag, fields_start, fields_end = read_header(b, start)
+    if tag != SEQUENCE:
+        raise DecodeError(f"TBSCertificate: expected SEQUENCE, found tag 0x{tag:02x} at offset {start}")
+    if fields_end > end:
+        if complete:
+            errors.append(f"TBSCertificate: truncated, ends past its Certificate at offset {end}")
+        complete = False
+        fields_end = end
+    return start, fields_start, fields_end, complete
+
+
+def _tbs_fields(b: bytes, start: int, end: int, errors: list[str]) -> tuple[list[Element], bool]:
+    """The TBSCertificate's fields after the optional version, and whether every one could be read."""
+    fields: list[Element] = []
+    all_read = True
+    try:
+        for field in elements(b, start, end):
+            fields.append(field)
+    except DecodeError as exc:
+        errors.append(f"TBSCertificate: {exc}")
+        all_read = False
+    if fields and fields[0][0] == _VERSION:
+        del fields[0]
+    return fields, all_read
+
+
+def _serial_number(b: bytes, field: Element, errors: list[str]) -> str | None:
+    """Lowercase hex without leading zero octets (a negative serial, which CAs have issued, as encoded)."""
+    tag, offset, start, end = field
+    if tag != INTEGER or start == end:
+        errors.append(
+            f"serialNumber: expected INTEGER, found tag 0x{tag:02x} of {end - start} bytes at offset {offset}"
+        )
+        return None
+    raw = b[start:end]
+    if raw[0] & 0x80:
+        errors.append(f"serialNumber: negative INTEGER at offset {offset}")
+        return raw.hex()
+    return (raw.lstrip(b"\0") or b"\0").hex()
+
+
+def _name(
+    b: bytes, field: Element, what: str, errors: list[str], *, cache: bool
+) -> tuple[str, tuple[str, ...]]:
+    """(RFC 4514 text, common names) of the Name `field`."""
+    _, offset, _, end = field
+    text, common_names, problem = name_info(b, offset, end, cache)
+    if problem is not None:
+        errors.append(f"{what}: {problem}")
+    return text, common_names
+
+
+def _validity(b: bytes, field: Element, errors: list[str]) -> tuple[str | None, str | None]:
+    """(notBefore, notAfter) as RFC 3339 text; None for each that cannot be read."""
+    tag, offset, start, end = field
+    if tag != SEQUENCE:
+        errors.append(f"validity: expected SEQUENCE, found tag 0x{tag:02x} at offset {offset}")
         return None, None
+    both = format_validity(b, start, end)
+    if both is not None:
+        return both
     not_before = not_after = None
     try:
-        tag, ts, te = read_tlv(b, s, e)
+        tag, time_start, time_end = read_tlv(b, start, end)
     except DecodeError as exc:
         errors.append(f"validity: notBefore: {exc}")
         return None, None
     try:
-        not_before = format_time(tag, b[ts:te])
+        not_before = format_time(tag, b[time_start:time_end])
     except DecodeError as exc:
-        errors.append(f"validity: notBefore: {exc} at offset {s}")
+        errors.append(f"validity: notBefore: {exc} at offset {start}")
+    after_offset = time_end
     try:
-        tag, s, e = read_tlv(b, te, e)
+        tag, time_start, time_end = read_tlv(b, after_offset, end)
     except DecodeError as exc:
         errors.append(f"validity: notAfter: {exc}")
         return not_before, None
     try:
-        not_after = format_time(tag, b[s:e])
+        not_after = format_time(tag, b[time_start:time_end])
     except DecodeError as exc:
-        errors.append(f"validity: notAfter: {exc} at offset {te}")
+        errors.append(f"validity: notAfter: {exc} at offset {after_offset}")
     return not_before, not_after
 
 
-def _extensions(
-    b: bytes,
-    field: tuple[int, int, int, int],
-    ids: Identifiers,
-    strip: list[tuple[int, int]],
-    errors: list[str],
-) -> tuple[tuple[int, int], bool]:
-    """Walk the [3] extensions; returns the Extensions SEQUENCE content span and the poison flag."""
-    s, e = field[2], field[3]
-    poison = False
+def _subject_key_hash(b: bytes, field: Element, errors: list[str]) -> str | None:
+    tag, offset, _, end = field
+    if tag != SEQUENCE:
+        errors.append(f"subjectPublicKeyInfo: expected SEQUENCE, found tag 0x{tag:02x} at offset {offset}")
+        return None
+    return sha256(b[offset:end]).hexdigest()
+
+
+def _extensions_field(fields: list[Element]) -> Element | None:
+    for field in fields[_FIRST_OPTIONAL:]:
+        if field[0] == _EXTENSIONS:
+            return field
+    return None
+
+
+def _read_extensions(
+    b: bytes, field: Element, ids: Identifiers, strip: list[Span], errors: list[str]
+) -> tuple[bool, Span]:
+    """Names from subjectAltName into ids; the CT poison and SCT list extensions into strip (what the
+    log's TBS lacks). Returns whether the poison is there (the input is a precertificate) and the span of
+    the Extensions SEQUENCE's content."""
+    _, _, start, end = field
     try:
-        tag, ls, le = read_tlv(b, s, e)
+        tag, list_start, list_end = read_tlv(b, start, end)
         if tag != SEQUENCE:
-            raise DecodeError(f"expected SEQUENCE, found tag 0x{tag:02x} at offset {s}")
+            raise DecodeError(f"expected SEQUENCE, found tag 0x{tag:02x} at offset {start}")
     except DecodeError as exc:
         errors.append(f"extensions: {exc}")
-        return (0, 0), False
+        return False, (0, 0)
+    poison = False
     san_seen = False
-    j = ls
     try:
-        while j < le:
-            # Inline header reading as in walk(); an Extension that is not a SEQUENCE goes through
-            # read_tlv too, and is then skipped by the OID tests below unless it looks like one.
-            ln = b[j + 1]
-            if ln < 0x80:
-                es = j + 2
-                ee = es + ln
-            elif ln == 0x81:
-                es = j + 3
-                ee = es + b[j + 2]
-            elif ln == 0x82:
-                es = j + 4
-                ee = es + (b[j + 2] << 8 | b[j + 3])
-            else:
-                ee = le + 1
-            if ee > le or b[j] != SEQUENCE:
-                _, es, ee = read_tlv(b, j, le)
-            oid_len = b[es + 1] if es + 1 < ee else 0
-            if oid_len == 3 and b.startswith(_SAN_OID, es):
+        # An Extension that is not a SEQUENCE is skipped by the OID tests below unless it looks like one.
+        for _, offset, start, end in elements(b, list_start, list_end):
+            oid_length = b[start + 1] if start + 1 < end else 0
+            if oid_length == 3 and b.startswith(_SAN_OID, start):
                 if san_seen:
-                    errors.append(f"extensions: duplicate subjectAltName at offset {j}")
+                    errors.append(f"extensions: duplicate subjectAltName at offset {offset}")
                 san_seen = True
                 try:
-                    _subject_alt_name(b, es + len(_SAN_OID), ee, ids, errors)
+                    _subject_alt_name(b, start + len(_SAN_OID), end, ids, errors)
                 except DecodeError as exc:
                     errors.append(f"subjectAltName: {exc}")
-                except IndexError:
-                    errors.append(f"subjectAltName: truncated element in the extension at offset {j}")
-            elif oid_len == 10 and b.startswith(_CT_OID_PREFIX, es):
-                kind = b[es + len(_CT_OID_PREFIX)]
+            elif (
+                oid_length == 10 and b.startswith(_CT_OID_PREFIX, start) and start + len(_CT_OID_PREFIX) < end
+            ):
+                kind = b[start + len(_CT_OID_PREFIX)]
                 if kind == _CT_POISON:
                     poison = True
-                    strip.append((j, ee))
+                    strip.append((offset, end))
                 elif kind == _CT_SCT_LIST:
-                    strip.append((j, ee))
-            j = ee
+                    strip.append((offset, end))
     except DecodeError as exc:
         errors.append(f"extensions: {exc}")
-    except IndexError:
-        errors.append(f"extensions: truncated header at offset {j}")
-    return (ls, le), poison
+    return poison, (list_start, list_end)
 
 
-def _subject_alt_name(b: bytes, i: int, end: int, ids: Identifiers, errors: list[str]) -> None:
-    tag, s, e = read_tlv(b, i, end)
-    if tag == BOOLEAN:
-        i = e
-        tag, s, e = read_tlv(b, i, end)
+def _subject_alt_name(b: bytes, start: int, end: int, ids: Identifiers, errors: list[str]) -> None:
+    """The dNSName and iPAddress entries of the subjectAltName whose content after the OID is b[start:end]."""
+    tag, value_start, value_end = read_tlv(b, start, end)
+    if tag == BOOLEAN:  # critical
+        start = value_end
+        tag, value_start, value_end = read_tlv(b, start, end)
     if tag != OCTET_STRING:
-        raise DecodeError(f"expected OCTET STRING, found tag 0x{tag:02x} at offset {i}")
-    tag, gs, ge = read_tlv(b, s, e)
+        raise DecodeError(f"expected OCTET STRING, found tag 0x{tag:02x} at offset {start}")
+    tag, names_start, names_end = read_tlv(b, value_start, value_end)
     if tag != SEQUENCE:
-        raise DecodeError(f"expected SEQUENCE (GeneralNames), found tag 0x{tag:02x} at offset {s}")
+        raise DecodeError(f"expected SEQUENCE (GeneralNames), found tag 0x{tag:02x} at offset {value_start}")
     add_name = ids.add_name
-    k = gs
-    while k < ge:
-        tag = b[k]
-        ln = b[k + 1]
-        if ln < 0x80:
-            s = k + 2
-            e = s + ln
-        else:
-            e = ge + 1
-        if e > ge or tag & 0x1F == 0x1F:
-            tag, s, e = read_tlv(b, k, ge)
+    for tag, offset, start, end in elements(b, names_start, names_end):
         if tag == _DNS_NAME:
-            raw = b[s:e]
+            raw = b[start:end]
             try:
                 add_name(raw.decode("ascii"))
             except UnicodeDecodeError:
@@ -339,44 +323,64 @@ def _subject_alt_name(b: bytes, i: int, end: int, ids: Identifiers, errors: list
                 try:
                     add_name(raw.decode("utf-8"))
                 except UnicodeDecodeError:
-                    errors.append(f"subjectAltName: dNSName of {e - s} bytes is not text at offset {k}")
+                    errors.append(
+                        f"subjectAltName: dNSName of {end - start} bytes is not text at offset {offset}"
+                    )
                     add_name(raw.decode("latin-1"))
-        elif tag == _IP_ADDRESS and not ids.add_ip_bytes(b[s:e]):
-            errors.append(f"subjectAltName: iPAddress of {e - s} bytes at offset {k}")
-        k = e
+        elif tag == _IP_ADDRESS and not ids.add_ip_bytes(b[start:end]):
+            errors.append(f"subjectAltName: iPAddress of {end - start} bytes at offset {offset}")
 
 
-def _tbs_sha256_without(
+def _add_common_names(ids: Identifiers, common_names: tuple[str, ...]) -> None:
+    for name in common_names:
+        # A CN with a space names an organisation or a person, not a host.
+        if " " not in name:
+            ids.add_name(name)
+
+
+def _tbs_sha256(
     b: bytes,
-    ts: int,
-    te: int,
-    ext_field: tuple[int, int, int, int],
-    ext_list: tuple[int, int],
-    strip: list[tuple[int, int]],
+    tbs_start: int,
+    fields: Span,
+    extensions: Element | None,
+    extension_list: Span,
+    strip: list[Span],
+) -> str:
+    """Hex SHA-256 of the TBSCertificate as a log has it: without the poison and SCT list extensions."""
+    if not strip or extensions is None:
+        return sha256(b[tbs_start : fields[1]]).hexdigest()
+    return _sha256_without(b, fields, extensions, extension_list, strip)
+
+
+def _sha256_without(
+    b: bytes, fields: Span, extensions: Element, extension_list: Span, strip: list[Span]
 ) -> str:
     """Hex SHA-256 of the TBSCertificate re-encoded without the extensions in strip (and without [3] if
     none remain): new length headers around the original bytes of everything kept, joined once."""
-    ls, le = ext_list
-    _, ext_off, _, ext_end = ext_field
+    fields_start, fields_end = fields
+    _, extensions_offset, _, extensions_end = extensions
+    list_start, list_end = extension_list
     # [TBS header, fields before [3], [3] header, Extensions header, kept extensions..., fields after]
-    pieces = [b"", b[ts:ext_off], b"", b""]
+    pieces = [b"", b[fields_start:extensions_offset], b"", b""]
     kept = 0
-    prev = ls
-    for a, c in strip:
-        if a > prev:
-            pieces.append(b[prev:a])
-            kept += a - prev
-        prev = c
-    if le > prev:
-        pieces.append(b[prev:le])
-        kept += le - prev
-    ext_len = 0
+    previous_end = list_start
+    for stripped_start, stripped_end in strip:
+        if stripped_start > previous_end:
+            pieces.append(b[previous_end:stripped_start])
+            kept += stripped_start - previous_end
+        previous_end = stripped_end
+    if list_end > previous_end:
+        pieces.append(b[previous_end:list_end])
+        kept += list_end - previous_end
+    extensions_length = 0
     if kept:
-        seq_header = b"\x30" + encode_length(kept)
-        ext_header = b"\xa3" + encode_length(len(seq_header) + kept)
-        pieces[2] = ext_header
-        pieces[3] = seq_header
-        ext_len = len(ext_header) + len(seq_header) + kept
-    pieces.append(b[ext_end:te])
-    pieces[0] = b"\x30" + encode_length((ext_off - ts) + ext_len + (te - ext_end))
+        list_header = header(SEQUENCE, kept)
+        field_header = header(_EXTENSIONS, len(list_header) + kept)
+        pieces[2] = field_header
+        pieces[3] = list_header
+        extensions_length = len(field_header) + len(list_header) + kept
+    pieces.append(b[extensions_end:fields_end])
+    before = extensions_offset - fields_start
+    after = fields_end - extensions_end
+    pieces[0] = header(SEQUENCE, before + extensions_length + after)
     return sha256(b"".join(pieces)).hexdigest()
