@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from ctsentinel.testlog import tbs as der_edit
+from ctsentinel.certs.der import BIT_STRING, elements, read_tlv
 from ctsentinel.testlog.ca import CA, CAHierarchy, repository_port
 from ctsentinel.testlog.faults import Faults
 from ctsentinel.testlog.revocations import RevocationBook
@@ -52,10 +52,10 @@ def _now() -> datetime.datetime:
 
 def _subject_public_key(spki_der: bytes) -> bytes:
     """The subjectPublicKey BIT STRING contents (less its unused-bits octet): what OCSP key hashes cover."""
-    _, start, end = der_edit.read_header(spki_der, 0)
-    fields = list(der_edit.children(spki_der, start, end))
+    _, start, end = read_tlv(spki_der, 0, len(spki_der))
+    fields = list(elements(spki_der, start, end))
     tag, _, body, stop = fields[1]
-    if tag != der_edit.BIT_STRING:
+    if tag != BIT_STRING:
         raise ValueError("SubjectPublicKeyInfo without a BIT STRING")
     return spki_der[body + 1 : stop]
 
