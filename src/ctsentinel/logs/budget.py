@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from ctsentinel.retry import Backoff, Jitter
+
 _PROBE_AFTER = 8  # full answers at the learned batch size before asking for twice as many once
 
 
@@ -49,15 +51,14 @@ class LogBudget:
         self.rate = requests_per_second
         self.min_rate = min(min_rate, requests_per_second)
         self.configured_batch = batch_size
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        # Equal jitter: spread out, yet none retries at once.
+        self._backoff = Backoff(backoff_base, backoff_cap, Jitter.EQUAL, rng or random.Random())
         self.stats = BudgetStats()
         self._proven: int | None = None  # most entries the log returned, once it has answered short
         self._full_streak = 0
         self._slots = asyncio.Semaphore(concurrency)
         self._next_start = 0.0  # monotonic time before which no request starts (rate spacing)
         self._paused_until = 0.0  # after a 429 or repeated failures
-        self._rng = rng or random.Random()
 
     # --- pacing ------------------------------------------------------------------------------------------
 
@@ -80,10 +81,8 @@ class LogBudget:
             await asyncio.sleep(start - now)
 
     def backoff(self, attempt: int) -> float:
-        """Exponential backoff with "equal jitter" for the attempt-th retry (1-based): uniform in [d/2, d],
-        so that retries of many clients spread out yet none retries at once."""
-        delay = min(self.backoff_cap, self.backoff_base * float(2 ** max(0, attempt - 1)))
-        return delay / 2 + self._rng.random() * delay / 2
+        """Seconds to wait before the attempt-th retry (1-based)."""
+        return self._backoff.delay(attempt)
 
     def pause(self, seconds: float) -> None:
         """No request to this log starts within `seconds` (every in-flight retry waits too)."""

@@ -136,6 +136,10 @@ class HttpClient:
         """The body of a 200 answer to GET url, within `budget` (a shared default one if None)."""
         if budget is None:
             budget = self._default_budget = self._default_budget or LogBudget()
+        # Hand-written rather than tenacity or stamina: every attempt takes a budget slot, a 429 counts
+        # against its own bound and pauses the whole log (the budget's shared pause) instead of sleeping
+        # here, and each way of giving up has its own message. A library needs a custom stop, wait and
+        # error callback for these, more code than this loop; and stamina's jitter is not equal jitter.
         failures = limited = 0
         while True:
             try:
