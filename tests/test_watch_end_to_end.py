@@ -1,4 +1,4 @@
-"""Issue 5 end to end: every way a watched address or name can appear in a certificate, and every policy
+"""End to end: every way a watched address or name can appear in a certificate, and every policy
 outcome, submitted to a real test log over HTTP and read back by `ctsentinel run --once`."""
 
 from __future__ import annotations

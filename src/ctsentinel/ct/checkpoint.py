@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ctsentinel.ct.errors import DecodeError, SignatureError
-from ctsentinel.ct.note import Note, NoteSignature, _decode_base64, format_note, parse_note, rfc6962_key_id
+from ctsentinel.ct.note import Note, NoteSignature, decode_base64, format_note, parse_note, rfc6962_key_id
 from ctsentinel.ct.tls import DigitallySigned, sth_signature_input
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def parse_checkpoint_text(text: str) -> Checkpoint:
     tree_size = int(size_line)
     if tree_size > _MAX_U64:
         raise DecodeError(f"checkpoint: line 2: tree size {size_line[:40]} does not fit in 64 bits")
-    root_hash = _decode_base64(root_line, "checkpoint: line 3: root hash")
+    root_hash = decode_base64(root_line, "checkpoint: line 3: root hash")
     if len(root_hash) != _HASH_SIZE:
         raise DecodeError(f"checkpoint: line 3: root hash is {len(root_hash)} bytes, not {_HASH_SIZE}")
     for number, line in enumerate(extensions, start=4):

@@ -64,7 +64,7 @@ class NoteVerifier(Protocol):
     def verify(self, text: bytes, signature: bytes) -> bool: ...
 
 
-def _decode_base64(text: str, what: str) -> bytes:
+def decode_base64(text: str, what: str) -> bytes:
     """Standard base64 with padding, accepting only the canonical encoding of the result.
 
     Re-encoding and comparing rejects non-alphabet characters, missing padding and non-zero trailing
@@ -140,7 +140,7 @@ def _parse_signature_line(line: str, what: str) -> NoteSignature:
         raise DecodeError(f"{what}: expected '— <name> <base64>'")
     name, encoded = parts
     _check_key_name(name, what)
-    raw = _decode_base64(encoded, what)
+    raw = decode_base64(encoded, what)
     if len(raw) <= KEY_ID_SIZE:
         raise DecodeError(f"{what}: signature of {len(raw)} bytes is too short for a key ID and signature")
     return NoteSignature(name=name, key_id=raw[:KEY_ID_SIZE], signature=raw[KEY_ID_SIZE:])
@@ -219,7 +219,7 @@ def parse_vkey(vkey: str) -> VerifierKey:
     _check_key_name(name, what)
     if not _HEX_KEY_ID.fullmatch(hex_id):
         raise DecodeError(f"{what}: key ID {hex_id!r} is not 8 lowercase hex digits")
-    raw = _decode_base64(encoded, what)
+    raw = decode_base64(encoded, what)
     if len(raw) < 2:
         raise DecodeError(f"{what}: key material is empty")
     return VerifierKey(name=name, key_id=bytes.fromhex(hex_id), sig_type=raw[0], public_key=raw[1:])

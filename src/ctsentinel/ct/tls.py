@@ -58,10 +58,6 @@ _SIGNATURE_TYPE_CERTIFICATE_TIMESTAMP = 0
 _SIGNATURE_TYPE_TREE_HASH = 1
 _KEY_HASH_SIZE = 32
 _LOG_ID_SIZE = 32
-_MAX_U8 = (1 << 8) - 1
-_MAX_U16 = (1 << 16) - 1
-_MAX_U24 = (1 << 24) - 1
-_MAX_U64 = (1 << 64) - 1
 
 
 class _Reader:

@@ -58,10 +58,6 @@ class LogInfo:
     final_tree_size: int | None = None
     final_root_hash: bytes | None = None
 
-    @property
-    def log_id_b64(self) -> str:
-        return base64.b64encode(self.log_id).decode("ascii")
-
 
 def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"

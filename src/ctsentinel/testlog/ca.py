@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ctsentinel.timefmt import rfc3339
+
 CAKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 RSA_2048 = "rsa-2048"
@@ -370,8 +372,8 @@ class CAHierarchy:
                     "cert_sha256": hashlib.sha256(ca.der).hexdigest(),
                     "pem": str(cert_path.relative_to(directory)),
                     "private_key": str(key_path.relative_to(directory)),
-                    "not_before": ca.spec.not_before.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "not_after": ca.spec.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "not_before": rfc3339(ca.spec.not_before),
+                    "not_after": rfc3339(ca.spec.not_after),
                     "crl": ca.crl_url,
                     "ocsp": ca.ocsp_url,
                 }

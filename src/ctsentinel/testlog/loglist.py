@@ -8,23 +8,19 @@ A client that reads both sections must treat them as one log (same log_id).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import math
 import os
 from pathlib import Path
 
 from ctsentinel.ct.signatures import LogKey
+from ctsentinel.timefmt import rfc3339_ms
 
 LOG_LIST_FILE = "log_list.json"
 OPERATOR = "ctsentinel"
 # Wide enough for any generated certificate, historical scenarios included.
 _TEMPORAL_START = "2000-01-01T00:00:00Z"
 _TEMPORAL_END = "2100-01-01T00:00:00Z"
-
-
-def _rfc3339(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def log_list(key: LogKey, url: str, *, created_ms: int, now_ms: int, merge_delay: float) -> dict[str, object]:
@@ -37,12 +33,12 @@ def log_list(key: LogKey, url: str, *, created_ms: int, now_ms: int, merge_delay
         # The log integrates within one merge delay; twice that leaves room for a slow tick.
         "mmd": max(1, math.ceil(2 * merge_delay)),
         "log_type": "test",
-        "state": {"usable": {"timestamp": _rfc3339(created_ms)}},
+        "state": {"usable": {"timestamp": rfc3339_ms(created_ms)}},
         "temporal_interval": {"start_inclusive": _TEMPORAL_START, "end_exclusive": _TEMPORAL_END},
     }
     return {
         "version": f"1.0.{now_ms}",
-        "log_list_timestamp": _rfc3339(now_ms),
+        "log_list_timestamp": rfc3339_ms(now_ms),
         "operators": [
             {
                 "name": OPERATOR,

@@ -8,7 +8,6 @@ fingerprints and whether an alert is expected.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from ctsentinel.testlog.issue import (
 )
 from ctsentinel.testlog.scenarios import CERT, PAIR, ROGUE, Plant, Scenario
 from ctsentinel.testlog.traffic import Entry, Timeline
+from ctsentinel.timefmt import rfc3339
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 MALFORMATIONS = ("invalid-ec-point",)
@@ -39,10 +39,6 @@ class PlantedEntry:
     position: int  # in the run; the log index is first_index + position
     entry: Entry
     description: dict[str, object]
-
-
-def _iso(when: datetime.datetime) -> str:
-    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def serial_hex(serial: int) -> str:
@@ -186,8 +182,8 @@ def materialize(
             "subject_spki_sha256": key.spki_sha256.hex(),
             "dns_names": list(plant.dns_names),
             "ip_addresses": [str(ip) for ip in plant.ips],
-            "not_before": _iso(plant.not_before),
-            "not_after": _iso(plant.not_after),
+            "not_before": rfc3339(plant.not_before),
+            "not_after": rfc3339(plant.not_after),
             "tbs_sha256": _tbs_sha256(entries[0][2]),
             "watches": watches,
             "matched": matched,
@@ -200,7 +196,7 @@ def materialize(
         if plant.revoked_at is not None:
             reason = plant.revocation_reason
             common["revocation"] = {
-                "revoked_at": _iso(plant.revoked_at),
+                "revoked_at": rfc3339(plant.revoked_at),
                 "reason": None if reason is None else reason.value,
             }
         entry_descriptions = []

@@ -122,7 +122,6 @@ class Scenario:
 
 # --- fina-1.1.1.1 -----------------------------------------------------------------------------------------
 
-FINA_ISSUER = "CN=Fina RDC 2020,O=Financijska agencija,C=HR"
 _DAYS_365 = datetime.timedelta(days=365)
 # When Fina revoked the reported three (facts.json: "all revoked by 2025-09-04 UTC"), and how long after
 # issuance this reconstruction has it revoke the nine older test certificates.

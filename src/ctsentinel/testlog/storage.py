@@ -42,7 +42,6 @@ from ctsentinel.ct.tiles import encode_leaf_index_extension
 from ctsentinel.ct.tls import (
     DigitallySigned,
     HashAlgorithm,
-    LogEntryType,
     MerkleTreeLeaf,
     PrecertExtraData,
     SignatureAlgorithm,
@@ -537,8 +536,3 @@ class LogStorage:
                 "SELECT tree_size, timestamp, root, signature FROM tree_heads ORDER BY id"
             )
         ]
-
-
-def entry_type_of(leaf_input: bytes) -> LogEntryType:
-    """The entry type of a stored MerkleTreeLeaf (version, leaf type, u64 timestamp, then u16 entry type)."""
-    return LogEntryType(int.from_bytes(leaf_input[10:12], "big"))

@@ -65,7 +65,6 @@ PROFILES: tuple[IssuerProfile, ...] = (
     IssuerProfile("fina-rdc-2020", 5, 365 * DAY, "fina", "ov", 0.8, HR_TLDS),
 )
 PROFILES_BY_ID = {p.ca_id: p for p in PROFILES}
-ISSUING_CA_IDS = tuple(p.ca_id for p in PROFILES)
 
 _CITIES = (
     ("US", "California", "San Francisco"),
