@@ -17,15 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.signatures import LogKey
 from ctsentinel.errors import UserError
+from ctsentinel.logs.http import HttpClient, LogHTTPError
 from ctsentinel.terminal import safe_text
-
-if TYPE_CHECKING:
-    from ctsentinel.logs.http import HttpClient
 
 log = logging.getLogger("ctsentinel.logs")
 
@@ -177,8 +175,6 @@ def bundled_log_list(name: str) -> bytes:
 
 async def load_log_list(source: str, http: HttpClient, *, warn: Warn | None = None) -> list[LogInfo]:
     """The logs of "chrome" or "apple" (bundled snapshots), a local path, or an http(s) URL."""
-    from ctsentinel.logs.http import LogHTTPError
-
     if source in BUNDLED:
         data = bundled_log_list(source)
     elif source.startswith(("https://", "http://")):
