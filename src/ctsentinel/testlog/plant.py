@@ -101,6 +101,19 @@ def _common_name(subject: x509.Name) -> str | None:
     return str(values[0].value) if values else None
 
 
+# Where each planted entry goes: (plant number, entry kind) -> (position in the run, timestamp).
+Placement = dict[tuple[int, str], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class _Issued:
+    position: int
+    timestamp: int
+    der: bytes
+    precert: bool
+    type: str  # "precert" or "cert", as the scenario file names entries
+
+
 def materialize(
     scenario: Scenario,
     plants: Sequence[Plant],
@@ -113,103 +126,29 @@ def materialize(
     ca_subjects: Mapping[str, str],
 ) -> tuple[list[PlantedEntry], list[dict[str, object]]]:
     """The planted entries in log order, and one description per issuance."""
-    # (timestamp, plant number, entry kind): a final certificate always sorts after its precertificate.
-    wanted: list[tuple[int, int, str]] = []
-    for number, plant in enumerate(plants):
-        if plant.kind == PAIR:
-            wanted.append((plant.precert_timestamp(), number, "precert"))
-            wanted.append((plant.final_timestamp(), number, "final"))
-        else:
-            wanted.append((plant.precert_timestamp(), number, "cert" if plant.kind == CERT else "precert"))
-    wanted.sort()
-    positions = place([timeline.position(ts) for ts, _, _ in wanted], timeline.count)
-    where = {(number, kind): (pos, ts) for (ts, number, kind), pos in zip(wanted, positions, strict=True)}
-
+    where = _placement(plants, timeline)
     out: list[PlantedEntry] = []
     issuances: list[dict[str, object]] = []
     for number, plant in enumerate(plants):
         issuer = issuers[plant.ca_id]
         key = keys[plant.key]
-        req = CertRequest(
-            plant.serial,
-            plant.subject,
-            plant.dns_names,
-            plant.ips,
-            key,
-            plant.not_before,
-            plant.not_after,
-            plant.raw_san,
-        )
-        entries: list[tuple[int, int, bytes, bool, str]] = []  # position, timestamp, der, precert, type
-        if plant.kind == CERT:
-            der = issuer.certificate(req)
-            if plant.malformation:
-                der = _malform(issuer, der, plant.malformation, key)
-            pos, ts = where[(number, "cert")]
-            entries.append((pos, ts, der, False, "cert"))
-        else:
-            precert = issuer.precertificate(req)
-            if plant.malformation:
-                precert = _malform(issuer, precert, plant.malformation, key)
-            pos, ts = where[(number, "precert")]
-            entries.append((pos, ts, precert, True, "precert"))
-            if plant.kind == PAIR:
-                signed_entry = precert_signed_entry(precert)
-                sct_list = embedded_sct_list(signer, ts, signed_entry, issuer.spki_sha256, first_index + pos)
-                final_pos, final_ts = where[(number, "final")]
-                entries.append(
-                    (final_pos, final_ts, issuer.final_certificate(precert, sct_list), False, "cert")
-                )
-
-        cn = _common_name(plant.subject)
-        names = plant.dns_names + ((cn,) if cn and cn not in plant.dns_names else ())
-        matched: list[str] = []
-        watches: list[str] = []
-        for watch in scenario.watches:
-            hits = watch.matches(names, plant.ips)
-            if hits:
-                watches.append(watch.name)
-            matched.extend(m for m in hits if m not in matched)
-        common: dict[str, object] = {
-            "label": plant.label,
-            "role": plant.role,
-            "ca": plant.ca_id,
-            "issuer": ca_subjects[plant.ca_id],
-            "issuer_spki_sha256": issuer.spki_sha256.hex(),
-            "serial": serial_hex(plant.serial),
-            "subject": plant.subject.rfc4514_string(),
-            "common_name": cn,
-            "subject_spki_sha256": key.spki_sha256.hex(),
-            "dns_names": list(plant.dns_names),
-            "ip_addresses": [str(ip) for ip in plant.ips],
-            "not_before": rfc3339(plant.not_before),
-            "not_after": rfc3339(plant.not_after),
-            "tbs_sha256": _tbs_sha256(entries[0][2]),
-            "watches": watches,
-            "matched": matched,
-            "alert": plant.role == ROGUE or (plant.role == "hostile" and bool(matched)),
-        }
-        if plant.malformation:
-            common["malformation"] = plant.malformation
-        if plant.facts:
-            common["facts"] = plant.facts
-        if plant.revoked_at is not None:
-            reason = plant.revocation_reason
-            common["revocation"] = {
-                "revoked_at": rfc3339(plant.revoked_at),
-                "reason": None if reason is None else reason.value,
-            }
+        issued = _issue(plant, number, issuer, key, where, signer, first_index)
+        common = _describe(scenario, plant, issuer, key, ca_subjects[plant.ca_id], issued[0].der)
         entry_descriptions = []
-        for pos, ts, entry_der, is_precert, kind in entries:
+        for entry in issued:
             description: dict[str, object] = {
                 **common,
-                "index": first_index + pos,
-                "type": kind,
-                "timestamp": ts,
-                "sha256": hashlib.sha256(entry_der).hexdigest(),
+                "index": first_index + entry.position,
+                "type": entry.type,
+                "timestamp": entry.timestamp,
+                "sha256": hashlib.sha256(entry.der).hexdigest(),
             }
             entry_descriptions.append(description)
-            out.append(PlantedEntry(pos, Entry(plant.ca_id, entry_der, is_precert, ts), description))
+            out.append(
+                PlantedEntry(
+                    entry.position, Entry(plant.ca_id, entry.der, entry.precert, entry.timestamp), description
+                )
+            )
         issuances.append(
             {
                 **common,
@@ -222,3 +161,103 @@ def materialize(
         )
     out.sort(key=lambda p: p.position)
     return out, issuances
+
+
+def _placement(plants: Sequence[Plant], timeline: Timeline) -> Placement:
+    # (timestamp, plant number, entry kind): a final certificate always sorts after its precertificate.
+    wanted: list[tuple[int, int, str]] = []
+    for number, plant in enumerate(plants):
+        if plant.kind == PAIR:
+            wanted.append((plant.precert_timestamp(), number, "precert"))
+            wanted.append((plant.final_timestamp(), number, "final"))
+        else:
+            wanted.append((plant.precert_timestamp(), number, "cert" if plant.kind == CERT else "precert"))
+    wanted.sort()
+    positions = place([timeline.position(ts) for ts, _, _ in wanted], timeline.count)
+    return {(number, kind): (pos, ts) for (ts, number, kind), pos in zip(wanted, positions, strict=True)}
+
+
+def _issue(
+    plant: Plant,
+    number: int,
+    issuer: Issuer,
+    key: SubscriberKey,
+    where: Placement,
+    signer: LogSigner,
+    first_index: int,
+) -> list[_Issued]:
+    """What the CA issues for `plant`, where each goes: a certificate, a precertificate, or both."""
+    req = CertRequest(
+        plant.serial,
+        plant.subject,
+        plant.dns_names,
+        plant.ips,
+        key,
+        plant.not_before,
+        plant.not_after,
+        plant.raw_san,
+    )
+    if plant.kind == CERT:
+        der = issuer.certificate(req)
+        if plant.malformation:
+            der = _malform(issuer, der, plant.malformation, key)
+        pos, ts = where[(number, "cert")]
+        return [_Issued(pos, ts, der, False, "cert")]
+    precert = issuer.precertificate(req)
+    if plant.malformation:
+        precert = _malform(issuer, precert, plant.malformation, key)
+    pos, ts = where[(number, "precert")]
+    issued = [_Issued(pos, ts, precert, True, "precert")]
+    if plant.kind == PAIR:
+        signed_entry = precert_signed_entry(precert)
+        sct_list = embedded_sct_list(signer, ts, signed_entry, issuer.spki_sha256, first_index + pos)
+        final_pos, final_ts = where[(number, "final")]
+        issued.append(
+            _Issued(final_pos, final_ts, issuer.final_certificate(precert, sct_list), False, "cert")
+        )
+    return issued
+
+
+def _describe(
+    scenario: Scenario, plant: Plant, issuer: Issuer, key: SubscriberKey, ca_subject: str, first_der: bytes
+) -> dict[str, object]:
+    """What every entry of the issuance and the issuance itself say about it: names, keys, verdict."""
+    cn = _common_name(plant.subject)
+    names = plant.dns_names + ((cn,) if cn and cn not in plant.dns_names else ())
+    matched: list[str] = []
+    watches: list[str] = []
+    for watch in scenario.watches:
+        hits = watch.matches(names, plant.ips)
+        if hits:
+            watches.append(watch.name)
+        matched.extend(m for m in hits if m not in matched)
+    common: dict[str, object] = {
+        "label": plant.label,
+        "role": plant.role,
+        "ca": plant.ca_id,
+        "issuer": ca_subject,
+        "issuer_spki_sha256": issuer.spki_sha256.hex(),
+        "serial": serial_hex(plant.serial),
+        "subject": plant.subject.rfc4514_string(),
+        "common_name": cn,
+        "subject_spki_sha256": key.spki_sha256.hex(),
+        "dns_names": list(plant.dns_names),
+        "ip_addresses": [str(ip) for ip in plant.ips],
+        "not_before": rfc3339(plant.not_before),
+        "not_after": rfc3339(plant.not_after),
+        "tbs_sha256": _tbs_sha256(first_der),
+        "watches": watches,
+        "matched": matched,
+        "alert": plant.role == ROGUE or (plant.role == "hostile" and bool(matched)),
+    }
+    if plant.malformation:
+        common["malformation"] = plant.malformation
+    if plant.facts:
+        common["facts"] = plant.facts
+    if plant.revoked_at is not None:
+        reason = plant.revocation_reason
+        common["revocation"] = {
+            "revoked_at": rfc3339(plant.revoked_at),
+            "reason": None if reason is None else reason.value,
+        }
+    return common
