@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
@@ -95,11 +95,7 @@ def populate(
     storage = LogStorage.open(directory)
     try:
         previous = _read_scenario_file(directory)
-        if chosen.name != "default" and any(
-            r.get("scenario") == chosen.name for r in previous.get("runs", [])
-        ):
-            # The fina serials are real ones; planting them twice would make one issuer reuse serials.
-            raise UserError(f"{directory}: scenario {chosen.name} is already planted in this log")
+        _refuse_a_second_planting(directory, chosen, previous)
         try:
             hierarchy = CAHierarchy.load_or_create(directory, seed)
         except ValueError as exc:
@@ -128,25 +124,10 @@ def populate(
             seed, first_index, timeline, hierarchy, storage.signer, fresh_rsa_keys(_RSA_POOL)
         )
         n_workers = _workers(workers, entries)
-        appended = 0
-        for batch in _batches(config, entries, planted, n_workers):
-            submissions = [Submission((e.der, *chains[e.ca_id]), e.precert, e.timestamp) for e in batch]
-            try:
-                storage.add(submissions, sign=False)
-            except SubmissionError as exc:
-                raise UserError(f"{directory}: the log refused a generated certificate: {exc}") from None
-            appended += len(batch)
-            if storage.tree_size + storage.pending_count != first_index + appended:
-                # Our SCTs name leaf indexes; another writer would have shifted them.
-                raise UserError(f"{directory}: another process appended to the log during populate")
+        batches = _batches(config, entries, planted, n_workers)
+        appended = _append(directory, storage, batches, chains, first_index)
         sth = storage.integrate()
-        revoked = [
-            revocations.Revocation(p.ca_id, p.serial, p.revoked_at, p.revocation_reason)
-            for p in plants
-            if p.revoked_at is not None
-        ]
-        if revoked:
-            revocations.record(directory, revoked)
+        _record_revocations(directory, plants)
         _write_scenario_file(
             directory,
             previous,
@@ -175,6 +156,44 @@ def populate(
         disk_bytes=disk_usage(directory),
         workers=n_workers,
     )
+
+
+def _refuse_a_second_planting(directory: Path, chosen: Scenario, previous: dict[str, Any]) -> None:
+    if chosen.name != "default" and any(r.get("scenario") == chosen.name for r in previous.get("runs", [])):
+        # The fina serials are real ones; planting them twice would make one issuer reuse serials.
+        raise UserError(f"{directory}: scenario {chosen.name} is already planted in this log")
+
+
+def _append(
+    directory: Path,
+    storage: LogStorage,
+    batches: Iterable[list[Entry]],
+    chains: Mapping[str, Sequence[bytes]],
+    first_index: int,
+) -> int:
+    """Submit every batch, unsigned (integrate signs once at the end); how many entries were added."""
+    appended = 0
+    for batch in batches:
+        submissions = [Submission((e.der, *chains[e.ca_id]), e.precert, e.timestamp) for e in batch]
+        try:
+            storage.add(submissions, sign=False)
+        except SubmissionError as exc:
+            raise UserError(f"{directory}: the log refused a generated certificate: {exc}") from None
+        appended += len(batch)
+        if storage.tree_size + storage.pending_count != first_index + appended:
+            # Our SCTs name leaf indexes; another writer would have shifted them.
+            raise UserError(f"{directory}: another process appended to the log during populate")
+    return appended
+
+
+def _record_revocations(directory: Path, plants: Sequence[Plant]) -> None:
+    revoked = [
+        revocations.Revocation(p.ca_id, p.serial, p.revoked_at, p.revocation_reason)
+        for p in plants
+        if p.revoked_at is not None
+    ]
+    if revoked:
+        revocations.record(directory, revoked)
 
 
 def _scenario(name: str | None) -> Scenario:
