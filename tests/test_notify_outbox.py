@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -19,18 +20,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 
 from ctsentinel.notify import DeliveryError, HealthEvent, Sender, health_event, undelivered_lines
 from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.stdout import StdoutChannel
 from ctsentinel.notify.webhook import WebhookChannel
 from ctsentinel.retry import Backoff
-from ctsentinel.store import CommitBatch, Route, Store, StoredEntry, StoreError
+from ctsentinel.store import CommitBatch, Route, Store, StoredEntry, StoreError, migrations
 from ctsentinel.store.keys import issuance_key
-from ctsentinel.store.migrations import LATEST, MIGRATIONS
 from ctsentinel.store.outbox import idempotency_key
-from ctsentinel.store.schema import schema_version
 from ctsentinel.watch.severity import Severity
 from notify_helpers import (
     GOOGLE_PEM,
@@ -227,18 +225,16 @@ def test_undelivered_lines_and_prune(tmp_path: Path) -> None:
 
 
 def test_migration_from_version_1_adds_the_outbox(tmp_path: Path) -> None:
+    """A database of schema version 1 (made before Alembic and before the outbox) gets the outbox."""
     path = tmp_path / "v1.db"
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        schema_version.create(conn)
-        MIGRATIONS[0](conn)
-        conn.execute(schema_version.insert().values(version=1, applied_at=datetime.now(UTC)))
-    engine.dispose()
-    store = open_store(path)
-    assert LATEST >= 2
+    shutil.copyfile(TESTS / "data" / "store" / "before-alembic-v2.sqlite", path)
     with sqlite3.connect(path) as conn:
-        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
-    assert versions[:2] == [1, 2]
+        conn.execute("DROP TABLE deliveries")
+        conn.execute("DELETE FROM schema_version WHERE version = 2")
+    store = open_store(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrations.HEAD,)]
+        assert keys_in(path) == {}
     commit(store, [[Finding("google")]], routes=[StdoutChannel("s")])
     assert len(keys_in(path)) == 1
     store.close()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
-from ctsentinel.store import Store, StoreError
+from ctsentinel.store import Store, StoreError, migrations
 from ctsentinel.store.engine import make_engine
-from ctsentinel.store.migrations import LATEST
 
 TABLES = {
+    "alembic_version",
     "schema_version",
     "logs",
     "tree_heads",
@@ -22,6 +24,7 @@ TABLES = {
     "cert_ips",
     "alerts",
     "findings",
+    "deliveries",
 }
 
 
@@ -30,16 +33,26 @@ def _tables(path: Path) -> set[str]:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def _versions(path: Path) -> list[int]:
+def _revision(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
+
+
+def _legacy_versions(path: Path) -> list[int]:
     with sqlite3.connect(path) as conn:
         return [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
 
 
-def test_open_creates_every_table_and_records_each_step(tmp_path: Path) -> None:
+def test_head_is_the_newest_revision() -> None:
+    assert migrations.scripts().get_current_head() == migrations.HEAD
+
+
+def test_open_creates_every_table_and_records_its_revision(tmp_path: Path) -> None:
     db = tmp_path / "ct.db"
     Store.open(f"sqlite:///{db}").close()
-    assert _tables(db) >= TABLES
-    assert _versions(db) == list(range(1, LATEST + 1))
+    assert _tables(db) == TABLES
+    assert _revision(db) == [migrations.HEAD]
+    assert _legacy_versions(db) == [3]  # what a release from before Alembic reads, and refuses
 
 
 def test_reopen_applies_nothing_and_keeps_data(tmp_path: Path) -> None:
@@ -52,55 +65,62 @@ def test_reopen_applies_nothing_and_keeps_data(tmp_path: Path) -> None:
         )
     with Store.open(str(db)) as store:
         assert [s.url for s in store.log_states()] == ["https://kept/"]
-    assert _versions(db) == list(range(1, LATEST + 1))
+    assert _revision(db) == [migrations.HEAD] and _legacy_versions(db) == [3]
 
 
-def test_migration_from_version_one_adds_only_later_steps(tmp_path: Path) -> None:
-    """A database left at version 1 is brought up to date without touching what version 1 made."""
-    db = tmp_path / "ct.db"
-    Store.open(str(db)).close()
-    if LATEST == 1:
-        pytest.skip("no step after version 1 yet")
-    later = _tables(db) - TABLES
-    with sqlite3.connect(db) as conn:
-        for table in later:
-            conn.execute(f"DROP TABLE {table}")
-        conn.execute("DELETE FROM schema_version WHERE version > 1")
-    Store.open(str(db)).close()
-    assert _versions(db) == list(range(1, LATEST + 1))
-    assert later <= _tables(db)
-
-
-def test_newer_database_is_a_one_line_error_and_untouched(tmp_path: Path) -> None:
+def test_migration_from_an_older_revision_adds_only_later_steps(tmp_path: Path) -> None:
+    """A database at revision 0001 is brought up to date without touching what 0001 made."""
     db = tmp_path / "ct.db"
     Store.open(str(db)).close()
     with sqlite3.connect(db) as conn:
-        conn.execute(
-            "INSERT INTO schema_version (version, applied_at) VALUES (?, '2030-01-01 00:00:00')",
-            (LATEST + 5,),
-        )
+        conn.execute("INSERT INTO alerts VALUES (7, 'w', 'i', 'r', 'high', '[]', '2026-01-01', null)")
+        conn.execute("DROP TABLE deliveries")
+        conn.execute("DROP TABLE schema_version")
+        conn.execute("UPDATE alembic_version SET version_num = '0001_initial'")
+    Store.open(str(db)).close()
+    assert _tables(db) == TABLES and _revision(db) == [migrations.HEAD]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT id, watch FROM alerts").fetchall() == [(7, "w")]
+
+
+@pytest.mark.parametrize(
+    ("table", "value", "found"),
+    [("alembic_version", "'9999_future'", "revision 9999_future"), ("schema_version", "7", "version 7")],
+)
+def test_newer_database_is_a_one_line_error_and_untouched(
+    tmp_path: Path, table: str, value: str, found: str
+) -> None:
+    db = tmp_path / "ct.db"
+    Store.open(str(db)).close()
+    with sqlite3.connect(db) as conn:
+        if table == "alembic_version":
+            conn.execute(f"UPDATE alembic_version SET version_num = {value}")
+        else:  # as a release from before Alembic would have left a newer one
+            conn.execute("DROP TABLE alembic_version")
+            conn.execute(f"INSERT INTO schema_version VALUES ({value}, '2030-01-01 00:00:00')")
+    before = db.read_bytes()
     with pytest.raises(StoreError) as err:
         Store.open(str(db))
     message = str(err.value)
     assert "\n" not in message
-    assert f"version {LATEST + 5} is newer" in message and str(db) in message
-    assert _versions(db)[-1] == LATEST + 5
+    assert f"schema {found} is newer than this ctsentinel knows" in message and str(db) in message
+    assert db.read_bytes() == before
 
 
 def test_failed_migration_rolls_back_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Steps run in one transaction: a step that fails leaves no table and no version behind."""
-    from ctsentinel.store import migrations
-
-    def broken(conn: object) -> None:
-        raise RuntimeError("step failed")
-
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
-    monkeypatch.setattr(migrations, "LATEST", len(migrations.MIGRATIONS))
+    """The revisions run in one transaction: one that fails leaves no table and no revision behind."""
+    versions = tmp_path / "migrations" / "versions"
+    shutil.copytree(Path(migrations.__file__).parent / "versions", versions)
+    (versions / "v9999_broken.py").write_text(
+        f"revision = '9999_broken'\ndown_revision = {migrations.HEAD!r}\n\n"
+        "def upgrade():\n    raise RuntimeError('step failed')\n"
+    )
+    monkeypatch.setattr(migrations, "HEAD", "9999_broken")
+    monkeypatch.setattr(migrations, "scripts", lambda: ScriptDirectory(str(versions.parent)))
     db = tmp_path / "ct.db"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="step failed"):
         Store.open(str(db))
-    assert _tables(db) <= {"schema_version"}
-    assert not _tables(db) or _versions(db) == []
+    assert _tables(db) == set()
 
 
 def test_sqlite_is_wal_with_foreign_keys(tmp_path: Path) -> None:

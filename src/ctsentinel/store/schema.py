@@ -1,4 +1,4 @@
-"""The tables, at the latest schema version, in portable SQLAlchemy Core types.
+"""The tables as the newest migration leaves them (migrations/), in portable SQLAlchemy Core types.
 
 Keys are chosen so that a batch commit needs no read-back: certificates are keyed by their SHA-256, which
 the decoder already computed, so log entries, names and addresses reference them directly.
@@ -28,13 +28,6 @@ metadata = MetaData()
 
 # Bytewise ordering on every backend (SQLite's default BINARY collation already is).
 ScanText = Text().with_variant(Text(collation="C"), "postgresql")
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
-)
 
 logs = Table(
     "logs",

@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first (loaded by Alembic from their files, never imported by ctsentinel)."""
