@@ -18,8 +18,10 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src/ctsentinel   # --strict where pyproject.toml's [[tool.mypy.overrides]] say
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/mypy src/ctsentinel   # --strict over the whole package (pyproject.toml)
+	$(BIN)/lint-imports --no-cache   # the layers of DESIGN.md section 2 (pyproject.toml)
+	$(BIN)/python tools/import_graph.py --check   # no import cycle between modules
 
 # The large-log benchmarks default to 1,000,000 entries when run by hand; `make bench` uses BENCH_ENTRIES.
 BENCH_ENTRIES ?= 100000
