@@ -2,28 +2,24 @@
 
 Every problem becomes the record's one-line `error`, and whatever could still be read is filled in: a
 monitor must report a malformed certificate, not drop it. Hot-path costs are kept down by caching what
-repeats across entries (issuer Names, issuer certificates' key hashes) and by never building a full
-X.509 object.
+repeats across entries (issuer Names, issuer certificates' keys) and by never building a full X.509
+object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from hashlib import sha256
 
 from ctsentinel.certs.der import IndefiniteLength, to_definite
+from ctsentinel.certs.issuer import verified_issuer
 from ctsentinel.certs.record import CertRecord
-from ctsentinel.certs.x509 import one_line, spki_sha256, walk
+from ctsentinel.certs.x509 import one_line, walk
 from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.tiles import TileLeaf
 from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
 
 __all__ = ["record_from_der", "record_from_entry", "record_from_tile_leaf"]
-
-# Issuer certificate DER -> hex SHA-256 of its SubjectPublicKeyInfo (or an error text).
-_ISSUER_CACHE: dict[bytes, tuple[str | None, str | None]] = {}
-_ISSUER_CACHE_LIMIT = 4096
-
 
 def record_from_der(der: bytes, *, issuer_spki_sha256: bytes | None = None) -> CertRecord:
     """A DER certificate or precertificate; issuer_spki_sha256 is the issuer's key hash if known."""
@@ -32,8 +28,13 @@ def record_from_der(der: bytes, *, issuer_spki_sha256: bytes | None = None) -> C
     return _guarded(der, sha256(der).hexdigest(), spki_hex, bare_tbs=False, precert=False)
 
 
-def record_from_entry(leaf_input: bytes, extra_data: bytes) -> CertRecord:
-    """A get-entries item: the MerkleTreeLeaf and its extra_data, both as raw bytes."""
+def record_from_entry(leaf_input: bytes, extra_data: bytes, *, verify_issuer: bool = True) -> CertRecord:
+    """A get-entries item: the MerkleTreeLeaf and its extra_data, both as raw bytes.
+
+    A final certificate's issuer is the chain certificate whose key verifies its signature (see
+    certs.issuer); verify_issuer=False skips that check and leaves issuer_spki_sha256 None, for a caller
+    that decodes everything and keeps little (the monitor decodes again, verifying, what it keeps).
+    """
     leaf_input = bytes(leaf_input)
     try:
         entry = decode_merkle_tree_leaf(leaf_input).timestamped_entry
@@ -55,20 +56,24 @@ def record_from_entry(leaf_input: bytes, extra_data: bytes) -> CertRecord:
         return _precert(entry.signed_entry, entry.issuer_key_hash, pre_certificate, problem)
     issuer_spki: str | None = None
     problem = None
-    try:
-        chain = decode_extra_data(entry.entry_type, bytes(extra_data))
-        first = chain.precertificate_chain if isinstance(chain, PrecertExtraData) else chain.certificate_chain
-        if first:
-            issuer_spki, problem = _issuer_spki(first[0])
-    except DecodeError as exc:
-        problem = f"extra_data: {exc}"
-    except Exception as exc:
-        problem = f"extra_data: internal error {type(exc).__name__}"
+    if verify_issuer:
+        try:
+            chain = decode_extra_data(entry.entry_type, bytes(extra_data))
+            candidates = (
+                chain.precertificate_chain if isinstance(chain, PrecertExtraData) else chain.certificate_chain
+            )
+            issuer_spki, problem = _verified_issuer(entry.signed_entry, candidates)
+        except DecodeError as exc:
+            problem = f"extra_data: {exc}"
+        except Exception as exc:
+            problem = f"extra_data: internal error {type(exc).__name__}"
     return _with_problem(_x509(entry.signed_entry, issuer_spki), problem)
 
 
 def record_from_tile_leaf(leaf: TileLeaf, issuers: Mapping[bytes, bytes] | None = None) -> CertRecord:
-    """A static-ct-api data tile entry; issuers maps SHA-256 fingerprints to issuer certificate DER."""
+    """A static-ct-api data tile entry; issuers maps SHA-256 fingerprints to issuer certificate DER. A
+    final certificate's issuer is verified against the chain's certificates found in `issuers`; without
+    `issuers` it is left unknown (None)."""
     try:
         entry = leaf.timestamped_entry
         if entry.entry_type == LogEntryType.PRECERT_ENTRY:
@@ -76,10 +81,9 @@ def record_from_tile_leaf(leaf: TileLeaf, issuers: Mapping[bytes, bytes] | None 
             return _precert(entry.signed_entry, entry.issuer_key_hash, leaf.pre_certificate, problem)
         issuer_spki: str | None = None
         problem = None
-        if issuers is not None and leaf.chain_fingerprints:
-            issuer_der = issuers.get(leaf.chain_fingerprints[0])
-            if issuer_der is not None:
-                issuer_spki, problem = _issuer_spki(issuer_der)
+        if issuers is not None:
+            candidates = [issuers[fp] for fp in leaf.chain_fingerprints if fp in issuers]
+            issuer_spki, problem = _verified_issuer(entry.signed_entry, candidates)
         return _with_problem(_x509(entry.signed_entry, issuer_spki), problem)
     except Exception as exc:  # last line of defence: a record, never an exception
         try:
@@ -122,17 +126,18 @@ def _guarded(der: bytes, sha: str, issuer_spki: str | None, *, bare_tbs: bool, p
         return _unreadable(der, f"Certificate: internal error {type(exc).__name__}", sha=sha, precert=precert)
 
 
-def _issuer_spki(cert: bytes) -> tuple[str | None, str | None]:
-    hit = _ISSUER_CACHE.get(cert)
-    if hit is None:
-        try:
-            hit = (spki_sha256(cert), None)
-        except (DecodeError, IndefiniteLength) as exc:
-            hit = (None, f"issuer certificate: {exc}")
-        if len(_ISSUER_CACHE) >= _ISSUER_CACHE_LIMIT:
-            _ISSUER_CACHE.clear()
-        _ISSUER_CACHE[cert] = hit
-    return hit
+def _verified_issuer(leaf_der: bytes, chain: Sequence[bytes]) -> tuple[str | None, str | None]:
+    """(hex key hash of the issuer, problem): the chain is only a hint, the signature decides. The
+    certificate itself comes last, so a self-signed one (a root logged alone) is its own issuer."""
+    found = verified_issuer(leaf_der, [*chain, leaf_der])
+    if found is not None:
+        return found.spki_sha256, None
+    if not chain:
+        return None, "issuer certificate: none in the chain, and not self-signed; issuer unknown"
+    return None, (
+        f"issuer certificate: none of the {len(chain)} in the chain verifies this certificate's signature; "
+        "issuer unknown"
+    )
 
 
 def _with_problem(record: CertRecord, problem: str | None) -> CertRecord:

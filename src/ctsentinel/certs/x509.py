@@ -108,27 +108,6 @@ def walk(
     )
 
 
-def spki_sha256(b: bytes) -> str:
-    """Hex SHA-256 of a DER certificate's SubjectPublicKeyInfo as encoded; DecodeError if unreadable."""
-    tag, start, end = read_tlv(b, 0, len(b))
-    if tag != SEQUENCE:
-        raise DecodeError(f"Certificate: expected SEQUENCE, found tag 0x{tag:02x} at offset 0")
-    tag, fields_start, fields_end = read_tlv(b, start, end)
-    if tag != SEQUENCE:
-        raise DecodeError(f"TBSCertificate: expected SEQUENCE, found tag 0x{tag:02x} at offset {start}")
-    position = _SERIAL_NUMBER
-    reached = fields_start
-    for tag, offset, _, end in elements(b, fields_start, fields_end):
-        if offset != fields_start or tag != _VERSION:
-            if position == _SUBJECT_PUBLIC_KEY_INFO:
-                if tag == SEQUENCE:
-                    return sha256(b[offset:end]).hexdigest()
-                break
-            position += 1
-        reached = end
-    raise DecodeError(f"TBSCertificate: no subjectPublicKeyInfo before offset {reached}")
-
-
 def one_line(errors: list[str]) -> str:
     text = "; ".join(errors[:_MAX_ERRORS])
     if len(errors) > _MAX_ERRORS:

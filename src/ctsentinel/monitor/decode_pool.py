@@ -103,10 +103,15 @@ def decode_one(
     index: int, leaf_input: bytes, extra_data: bytes, matcher: Matcher | None, store_all: bool
 ) -> Decoded | None:
     """The entry decoded and matched, or None when it does not matter (not matched, not malformed)."""
-    record = record_from_entry(leaf_input, extra_data)
+    # Verifying a final certificate's issuer costs a signature check: first every entry without it, then
+    # again, verified, only what is kept (the findings depend on the issuer).
+    record = record_from_entry(leaf_input, extra_data, verify_issuer=False)
     findings = matcher.match(record) if matcher is not None else []
     if not (store_all or findings or record.error is not None):
         return None
+    if record.issuer_spki_sha256 is None:
+        record = record_from_entry(leaf_input, extra_data)
+        findings = matcher.match(record) if matcher is not None else []
     if len(leaf_input) >= _LEAF_HEAD.size:
         _, _, timestamp, kind = _LEAF_HEAD.unpack_from(leaf_input)
         entry_type = "precert" if kind == LogEntryType.PRECERT_ENTRY else "x509"

@@ -20,6 +20,9 @@ Set with `--fault NAME[=VALUE]` at start or at runtime through POST <base>/admin
   short-entries[=N]          get-entries returns at most N entries (default: half of what it would)
   malformed-entry[=INDEX]    the entry logged at INDEX (default: the next one) carries a certificate whose
                              DER is corrupted; the log hashes and signs it as is, so the tree stays valid
+  forged-chain[=INDEX]       every entry's chain (RFC 6962 extra_data, the data tiles' issuer fingerprints)
+                             starts with the first issuer certificate of entry INDEX (default 0), which did
+                             not sign it: the chain is not covered by the tree, so the log can claim anything
 
 The CAs' repository (repository.py) has faults of its own, and the ones above do not touch it:
 
@@ -52,6 +55,7 @@ FAULT_NAMES = (
     "truncated-json",
     "short-entries",
     "malformed-entry",
+    "forged-chain",
     "crl-unavailable",
     "ocsp-unavailable",
     "repository-refused",

@@ -88,6 +88,18 @@ class LogView:
             sth = corrupt_signature(sth)
         self.sth = sth
         self.size = sth.tree_size
+        self._forged_issuer = self._forged_chain_head()
+
+    def _forged_chain_head(self) -> bytes | None:
+        """The issuer fingerprint forged-chain puts first in every chain (None: the fault is off)."""
+        if "forged-chain" not in self.faults:
+            return None
+        value = self.faults.value("forged-chain")
+        index = 0 if value is None else int(value)
+        source = self.storage.entries(index, index + 1)
+        if not source or not source[0].chain_fingerprints:
+            return None
+        return source[0].chain_fingerprints[0]
 
     def _signed(
         self, cache: dict[tuple[int, bytes], SignedTreeHead], size: int, root: bytes, after: int
@@ -111,7 +123,15 @@ class LogView:
     def entries(self, start: int, end: int) -> list[StoredEntry]:
         """Entries [start, end) as this view serves them (end exclusive, clipped to the view's size)."""
         stored = self.storage.entries(start, min(end, self.size))
-        return [dataclasses.replace(e, leaf_input=self.leaf_input(e.index, e.leaf_input)) for e in stored]
+        forged = () if self._forged_issuer is None else (self._forged_issuer,)
+        return [
+            dataclasses.replace(
+                e,
+                leaf_input=self.leaf_input(e.index, e.leaf_input),
+                chain_fingerprints=forged + e.chain_fingerprints,
+            )
+            for e in stored
+        ]
 
     def find_leaf(self, hash_value: bytes, tree_size: int) -> int | None:
         forked = self.fork_index is not None and self.fork_index < tree_size

@@ -69,8 +69,10 @@ class Policy:
     def _reason(self, record: CertRecord, issuer_orgs: frozenset[str]) -> Reason:
         if self.approved and (record.tbs_sha256 in self.approved or record.sha256 in self.approved):
             return Reason.AUTHORIZED
-        issuer_ok = record.issuer_spki_sha256 in self.issuer_hashes or bool(
-            self.issuer_organizations & issuer_orgs
+        # An unknown issuer key (a final certificate no chain certificate verifies) is unauthorized even
+        # when the certificate names an authorized organization: anyone can write that name.
+        issuer_ok = record.issuer_spki_sha256 is not None and (
+            record.issuer_spki_sha256 in self.issuer_hashes or bool(self.issuer_organizations & issuer_orgs)
         )
         if not issuer_ok:
             return Reason.UNAUTHORIZED_ISSUER
