@@ -1,12 +1,41 @@
-"""Index keys: DNS names reversed by label, IP addresses as 16 bytes, issuance keys."""
+"""Index keys: DNS names reversed by label, IP addresses as 16 bytes, issuance keys.
+
+Keys hold what a certificate says, and a certificate can say what no index takes: PostgreSQL text refuses
+NUL, and a btree entry is limited to about 2,700 bytes. A batch that cannot be written would be retried
+forever and block its log, so keys are made storable here, on every backend alike: NUL is written as the
+four characters "\\x00", and a name key is cut to KEY_BYTES of UTF-8. What is cut is the end of the
+reversed name (its leftmost labels), so a search by a parent domain still finds the certificate; a serial
+too long for a key keeps its first digits and a hash of the whole, so a search by the whole serial does too.
+The exact names and serial stay in the certificate's row.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 
 from ctsentinel.certs.record import CertRecord
 
 _V4_MAPPED = bytes(10) + b"\xff\xff"
+# Far beyond any real name (253 octets) or serial (20 octets), far below the btree limit.
+KEY_BYTES = 1024
+FITS_CHARACTERS = KEY_BYTES // 4  # at most 4 UTF-8 bytes a character: a text this short is never cut
+
+
+def storable_text(text: str) -> str:
+    """`text` with NUL written as "\\x00": PostgreSQL text cannot hold NUL."""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
+
+
+def _cut(text: str, limit: int = KEY_BYTES) -> str:
+    if len(text) <= FITS_CHARACTERS:
+        return text
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def name_key(name: str) -> str:
+    """The cert_names key of a DNS name: reversed by label, storable, at most KEY_BYTES of UTF-8."""
+    return _cut(storable_text(reverse_name(name)))
 
 
 def reverse_name(name: str) -> str:
@@ -37,8 +66,16 @@ def network_range(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tup
 def issuance_key(record: CertRecord) -> str:
     """One issuance: a precertificate and its final certificate carry the same issuer key and serial."""
     if record.serial is not None and record.issuer_spki_sha256 is not None:
-        return f"{record.serial}:{record.issuer_spki_sha256}"
+        return f"{serial_key(record.serial)}:{record.issuer_spki_sha256}"
     return f"sha256:{record.sha256}"
+
+
+def serial_key(serial: str) -> str:
+    """A serial (lowercase hex) as issuance keys hold it: as it is, or past 512 hex digits (RFC 5280 allows
+    40) its first 448 digits, "~" and a hash of the whole, so that one serial still has one key."""
+    if len(serial) <= 512:
+        return serial
+    return f"{serial[:448]}~{hashlib.sha256(serial.encode()).hexdigest()}"
 
 
 def normalise_serial(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.store.errors import StoreError
-from ctsentinel.store.keys import ip_text_key, issuance_key
+from ctsentinel.store.keys import FITS_CHARACTERS, ip_text_key, issuance_key, name_key, storable_text
 from ctsentinel.store.models import EntryType
 from ctsentinel.store.types import StoredEntry
 
@@ -112,7 +112,10 @@ class BatchRows:
             seen.add(sha)
             certificates.append(certificate_row(record, entry.cert_der, now, sha))
             for name in dict.fromkeys(record.dns_names):
-                names.append((".".join(name.split(".")[::-1]), sha, name))  # keys.reverse_name, inlined
+                if len(name) <= FITS_CHARACTERS and "\x00" not in name:
+                    names.append((".".join(name.split(".")[::-1]), sha, name))  # keys.name_key, inlined
+                else:
+                    names.append((name_key(name), sha, storable_text(name)))
             if record.ip_addresses:
                 self.ips.extend(ip_rows(sha, record.ip_addresses))
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Select, func, or_, select
 
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import issuance_records
-from ctsentinel.store.keys import ip_key, network_range, normalise_serial, reverse_name
+from ctsentinel.store.keys import ip_key, name_key, network_range, normalise_serial, serial_key
 from ctsentinel.store.models import SearchResult
 from ctsentinel.store.schema import cert_ips, cert_names, certificates
 
@@ -112,7 +112,7 @@ def _matching(query: Query) -> Select[Any]:
     """The issuance keys of the certificates the query selects, newest first."""
     c = certificates.c
     if query.kind in (QueryKind.DOMAIN, QueryKind.SUBDOMAINS):
-        rev = reverse_name(query.value)
+        rev = name_key(query.value)
         # "com.example." .. "com.example/" ("/" follows "."): exactly the names below the domain.
         below = (cert_names.c.name_rev >= rev + ".") & (cert_names.c.name_rev < rev + "/")
         cond = or_(cert_names.c.name_rev == rev, below) if query.kind is QueryKind.DOMAIN else below
@@ -129,7 +129,8 @@ def _matching(query: Query) -> Select[Any]:
         base = select(c.issuance).where(or_(c.sha256 == digest, c.tbs_sha256 == digest))
     elif query.kind is QueryKind.SERIAL:
         # Issuance keys are "<serial>:<issuer key hash>"; ";" follows ":".
-        base = select(c.issuance).where(c.issuance >= query.value + ":", c.issuance < query.value + ";")
+        serial = serial_key(query.value)
+        base = select(c.issuance).where(c.issuance >= serial + ":", c.issuance < serial + ";")
     else:  # QueryKind.ISSUER
         base = select(c.issuance).where(func.lower(c.issuer).contains(query.value.lower(), autoescape=True))
     return base.group_by(c.issuance).order_by(func.max(c.first_seen).desc(), c.issuance)
