@@ -101,6 +101,7 @@ def test_hostile_names_do_not_block_the_log_on_postgresql(
     assert [NUL_NAME, "first.example.com"] in found("evil.example.com")
     assert found("long.example.com") == [["holder.example.net", LONG_NAME]]
     assert found(".".join(LONG_NAME.split(".")[-6:])) == [["holder.example.net", LONG_NAME]]
+    assert found(LONG_NAME) == [["holder.example.net", LONG_NAME]]
     (long_serial,) = found("serial.example.com")
     assert long_serial == ["serial.example.com"]
     code, out, _ = _run(capsys, "-c", c, "search", "serial:" + SERIAL.hex(), "--json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 import sqlite3
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
+from ctsentinel.cli import main
 from ctsentinel.errors import UserError
 from ctsentinel.store import QueryError, Store, parse_query
 from ctsentinel.store.keys import ip_key, reverse_name
@@ -350,3 +352,32 @@ def test_searches_are_index_range_scans(world: World, query: str, plan: str) -> 
     details = [str(step[3]) for step in steps]
     assert plan in details
     assert not any(d.startswith("SCAN cert_names") or d.startswith("SCAN cert_ips") for d in details)
+
+
+def test_names_that_are_not_valid_idna_are_searched_as_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Certificates carry names IDNA refuses (an "_", a label that is not punycode):
+    `ctsentinel search` finds them by the form the certificate wrote, as it does any other name."""
+    database = tmp_path / "ct.db"
+    store = Store.open(str(database))
+    ca = make_ca("Lenient CA")
+    by = {
+        "underscore": issue(ca, ["_dmarc.under_score.example"]),
+        "bad-punycode": issue(ca, ["xn--zz.example"]),
+    }
+    feed = Feed(store, log_info("lenient"))
+    for issuance in by.values():
+        feed.commit(pair_entries(issuance))
+    store.close()
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text(f'database = "sqlite:///{database}"\n')
+    for query, label in [
+        ("_dmarc.under_score.example", "underscore"),
+        ("under_score.example", "underscore"),
+        ("*.under_score.example", "underscore"),
+        ("XN--ZZ.example", "bad-punycode"),
+    ]:
+        assert main(["-c", str(config), "search", query, "--json"]) == 0, query
+        found = [record["sha256"] for record in json.loads(capsys.readouterr().out)]
+        assert found == [by[label].cert.sha256], query

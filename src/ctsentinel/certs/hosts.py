@@ -161,3 +161,9 @@ def _ulabel(label: str) -> str:
         return label[4:].encode("ascii").decode("punycode")
     except (UnicodeError, ValueError):
         return ""
+
+
+def stored_name(text: str) -> str:
+    """A DNS name in the form records hold it (lower case, IDNs as A-labels, leniently), so that a name
+    typed by a user finds what a certificate wrote, valid or not (an "_" or a label that is not punycode)."""
+    return text.lower() if text.isascii() else _idn_forms(text)[0]

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import idna
 from sqlalchemy import Connection, Select, func, or_, select
 
+from ctsentinel.certs.hosts import stored_name
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.issuances import issuance_records
 from ctsentinel.store.keys import ip_key, name_key, network_range, normalise_serial, serial_key
@@ -96,16 +96,19 @@ def _prefixed(kind: str, rest: str, raw: str) -> Query:
 
 
 def _a_label(name: str, raw: str) -> str:
-    """The lower-case A-label form a CertRecord stores; IDNs may be typed in Unicode."""
+    """The form a CertRecord stores the name in (lower case, IDNs as A-labels; IDNs may be typed in
+    Unicode). Names that are not valid IDNA (an "_", a label that is not punycode) are searched as they
+    are: certificates carry them, so a user must be able to look for them."""
     name = name.rstrip(".")
     if not name or "*" in name:
         raise QueryError(
             f"search: {raw!r} is not a domain, address or known query (sha256:, serial:, issuer:)"
         )
-    try:
-        return idna.encode(name, uts46=True).decode("ascii").lower()
-    except (idna.IDNAError, UnicodeError) as exc:
-        raise QueryError(f"search: {raw!r} is not a valid domain name ({exc})") from None
+    if not name.isprintable() or any(c.isspace() for c in name):
+        raise QueryError(f"search: {raw!r} is not a valid domain name (a space or control character)")
+    if "" in name.split("."):
+        raise QueryError(f"search: {raw!r} is not a valid domain name (an empty label)")
+    return stored_name(name)
 
 
 def _matching(query: Query) -> Select[Any]:
