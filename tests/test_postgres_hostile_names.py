@@ -13,13 +13,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 import pg_cluster
 from ctsentinel.certs.der import elements, wrap
 from ctsentinel.cli import main
 from ctsentinel.testlog.server import BackgroundLog
 from testlog_client import get_json, submit
-from testlog_pki import make_leaf, make_pki
+from testlog_pki import Pki, make_leaf, make_pki
 
 pytestmark = pytest.mark.skipif(pg_cluster.available() is not None, reason=str(pg_cluster.available()))
 
@@ -37,17 +39,19 @@ def postgres() -> Iterator[str]:
         yield url
 
 
-def _long_serial_leaf(der: bytes) -> bytes:
-    """`der` with its serial number replaced by SERIAL (cryptography refuses to build that); its signature
-    no longer verifies, which changes nothing of what the log stores and serves."""
+def _long_serial_leaf(pki: Pki, dns: list[str]) -> bytes:
+    """A leaf whose serial number is SERIAL (cryptography refuses to build one that long), signed by the
+    issuing CA over the edited TBS."""
+    der = make_leaf(pki.intermediate, dns)
     ((_, _, cert_body, cert_end),) = elements(der, 0, len(der))
-    (_, _, tbs_body, tbs_end), *signature = elements(der, cert_body, cert_end)
+    (_, _, tbs_body, tbs_end), (_, algorithm, _, algorithm_end), _ = elements(der, cert_body, cert_end)
     fields = list(elements(der, tbs_body, tbs_end))
     serial = 1 if fields[0][0] == 0xA0 else 0  # after the optional [0] version
     parts = [der[offset:end] for _, offset, _, end in fields]
     parts[serial] = wrap(0x02, SERIAL)
     tbs = wrap(0x30, b"".join(parts))
-    return wrap(0x30, tbs + b"".join(der[offset:end] for _, offset, _, end in signature))
+    signature = pki.intermediate.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return wrap(0x30, tbs + der[algorithm:algorithm_end] + wrap(0x03, b"\x00" + signature))
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -67,7 +71,7 @@ def test_hostile_names_do_not_block_the_log_on_postgresql(
     leaves = [
         make_leaf(pki.intermediate, [NUL_NAME, "first.example.com"]),
         make_leaf(pki.intermediate, ["holder.example.net", LONG_NAME]),  # the CN is the first
-        _long_serial_leaf(make_leaf(pki.intermediate, ["serial.example.com"])),
+        _long_serial_leaf(pki, ["serial.example.com"]),
         make_leaf(pki.intermediate, ["after.example.com"]),
     ]
     for leaf in leaves:
