@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.watch import Watchlist
-from ctsentinel.watch.ca_policy import CaFlag, CaPolicy, CaWatch
+from ctsentinel.watch.ca_policy import CaFlag, CaPolicy, CaWatch, LintIgnore, RevocationScope
 from ctsentinel.watch.public_suffix import is_internal_name, is_public_tld
 
 TLDS = ["com", "net", "org", "de", "hr", "io", "co.uk", "fr", "nl", "dev", "app", "xyz", "com.br", "jp"]
@@ -48,6 +48,8 @@ class CaWatchConfig:
     issuers: tuple[IssuerRule, ...] = ()
     every_ca: bool = False
     flags: tuple[CaFlag, ...] = ()
+    ignore_lint: tuple[LintIgnore, ...] = ()
+    revocation: RevocationScope = RevocationScope.ALERTS
 
 
 def domain(rng: random.Random) -> str:

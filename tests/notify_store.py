@@ -54,6 +54,7 @@ class Finding:
     reason: str = "unauthorized_issuer"
     severity: str = "critical"
     matched: tuple[str, ...] = ("www.google.com",)
+    findings: tuple[str, ...] = ()
 
 
 def open_store(path: Path) -> Store:

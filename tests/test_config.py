@@ -82,3 +82,73 @@ def test_missing_and_unparseable_files(tmp_path: Path) -> None:
 def test_watch_needs_something_to_watch(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="watches nothing"):
         parse_config('[[watch]]\nname = "x"\n', tmp_path / "c.toml")
+
+
+CA_WATCHES = (
+    """
+[[watch]]
+name = "dns"
+domains = ["example.com"]
+
+[[ca_watch]]
+name = "fina"
+issuers = ["sha256:"""
+    + "AB" * 32
+    + """", "Financijska agencija"]
+flag = ["ip_address", "lint_error"]
+ignore_lint = ["cabf.internal_domain_name@uniformResourceIdentifier", "pkix.x"]
+revocation = "all"
+
+[[ca_watch]]
+name = "everyone"
+issuers = ["*"]
+
+[[notify]]
+kind = "stdout"
+watches = ["fina"]
+"""
+)
+
+
+def test_ca_watches(tmp_path: Path) -> None:
+    from ctsentinel.watch.ca_policy import ALL_FLAGS, CaFlag, CaPolicy, LintIgnore, RevocationScope
+
+    config = parse_config(CA_WATCHES, tmp_path / "c.toml")
+    fina, everyone = config.ca_watches
+    assert fina.name == "fina" and not fina.every_ca
+    assert [i.text() for i in fina.issuers] == ["sha256:" + "ab" * 32, "Financijska agencija"]
+    assert fina.flags == (CaFlag.IP_ADDRESS, CaFlag.LINT_ERROR)
+    assert fina.ignore_lint == (LintIgnore("cabf.internal_domain_name", "uniformResourceIdentifier"),
+                                LintIgnore("pkix.x"))  # fmt: skip
+    assert fina.revocation is RevocationScope.ALL
+    assert everyone.every_ca and everyone.issuers == () and everyone.revocation is RevocationScope.ALERTS
+    watches = {w.name: w for w in CaPolicy.from_config(config.ca_watches)._watches}
+    assert watches["everyone"].flags == frozenset(ALL_FLAGS)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ('issuers = ["*"]', 'issuers = ["*", "X"]'),
+            "[[ca_watch]] 'everyone': issuers: \"*\" already selects",
+        ),
+        (('issuers = ["*"]', "issuers = []"), "[[ca_watch]] 'everyone': issuers is required"),
+        (('flag = ["ip_address", "lint_error"]', 'flag = ["ip"]'), "flag[0] 'ip' is not one of ip_address"),
+        (('flag = ["ip_address", "lint_error"]', "flag = []"), "flag = [] flags nothing"),
+        (('revocation = "all"', 'revocation = "some"'), 'revocation must be "alerts" or "all"'),
+        (('"pkix.x"]', '"pkix.x@"]'), "ignore_lint[1]: 'pkix.x@' is not a lint code"),
+        (('name = "everyone"', 'name = "dns"'), "[[watch]] and [[ca_watch]] name 'dns' is used twice"),
+        (('watches = ["fina"]', 'watches = ["nobody"]'), "which no [[watch]] or [[ca_watch]] defines"),
+        (
+            ('revocation = "all"', 'revocation = "all"\nflags = []'),
+            "[[ca_watch]] 'fina': unknown key 'flags'",
+        ),
+    ],
+)
+def test_bad_ca_watch_is_one_precise_line(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    text = CA_WATCHES.replace(*change)
+    assert text != CA_WATCHES
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "c.toml")
+    assert message in str(caught.value) and "\n" not in str(caught.value)

@@ -22,9 +22,21 @@ TABLES = ("logs", "tree_heads", "misbehaviour", "certificates", "log_entries", "
           "alerts", "findings", "deliveries")  # fmt: skip
 
 
-def _rows(db: Path) -> dict[str, list[tuple[object, ...]]]:
+def _rows(db: Path, widths: dict[str, int] | None = None) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the old tables; with `widths`, only the columns each table had then (later revisions
+    add columns at the end)."""
     with sqlite3.connect(db) as conn:
-        return {table: sorted(conn.execute(f"SELECT * FROM {table}"), key=repr) for table in TABLES}
+        return {
+            table: sorted(
+                (row[: (widths or {}).get(table)] for row in conn.execute(f"SELECT * FROM {table}")), key=repr
+            )
+            for table in TABLES
+        }
+
+
+def _widths(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {table: len(conn.execute(f"SELECT * FROM {table}").description) for table in TABLES}
 
 
 def _schema(db: Path) -> set[str]:
@@ -45,7 +57,7 @@ def before(tmp_path: Path) -> Path:
 
 
 def test_a_version_2_database_upgrades_in_place_and_keeps_its_rows(before: Path, tmp_path: Path) -> None:
-    rows = _rows(before)
+    rows, widths = _rows(before), _widths(before)
     assert sum(len(r) for r in rows.values()) > 20 and rows["deliveries"]
     with Store.open(str(before)) as store:
         (alert,) = store.list_alerts()
@@ -62,7 +74,7 @@ def test_a_version_2_database_upgrades_in_place_and_keeps_its_rows(before: Path,
         assert alert_event.to_json() == alert.to_json()  # queued by the old code, sent as the new shows it
         assert alert_event.certificate is not None and alert_event.certificate.pem
         assert next(e for e in events if isinstance(e, HealthEvent)).problem == "misbehaving"
-    assert _rows(before) == rows  # nothing lost, nothing changed
+    assert _rows(before, widths) == rows  # nothing lost, nothing changed
     with sqlite3.connect(before) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(migrations.HEAD,)]
         versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
@@ -142,11 +154,15 @@ def test_postgresql_version_2_database_upgrades_in_place(postgres: str) -> None:
     """The state the old code left on PostgreSQL: its tables (the same DDL as revisions 0001 and 0002, see
     the SQLite test above), a row in them, and schema_version 1 and 2 without Alembic's table."""
     url = _database(postgres, "before")
-    Store.open(url).close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(migrations, "HEAD", "0002_deliveries")  # the schema version 2 had
+        Store.open(url).close()
     engine = create_engine(_psycopg(url))
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))
-        conn.execute(text("DELETE FROM schema_version"))
+        conn.execute(
+            text("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+        )
         conn.execute(text("INSERT INTO schema_version VALUES (1, now()), (2, now())"))
         conn.execute(
             text(

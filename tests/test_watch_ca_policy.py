@@ -25,6 +25,8 @@ from ctsentinel.watch.ca_policy import (
     CaFlag,
     CaPolicy,
     CaPolicyFinding,
+    LintIgnore,
+    RevocationScope,
     TrippedFlag,
     cheap_flags,
 )
@@ -172,6 +174,8 @@ class CaWatchConfig:
     issuers: tuple[Issuer, ...] = ()
     every_ca: bool = False
     flags: tuple[CaFlag, ...] = field(default=())
+    ignore_lint: tuple[LintIgnore, ...] = ()
+    revocation: RevocationScope = RevocationScope.ALERTS
 
 
 FINA = record(dns=["test1.hr", "rdctest"], ips=["1.1.1.1", "10.1.10.10"])

@@ -19,6 +19,7 @@ import idna
 from ctsentinel.errors import UserError
 from ctsentinel.monitor.settings import Keep, LogsSettings, MonitorSettings, Start
 from ctsentinel.notify.settings import NOTIFY_KINDS, ChannelSettings
+from ctsentinel.watch.ca_policy import CaFlag, LintIgnore, RevocationScope
 from ctsentinel.watch.severity import Severity
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -53,6 +54,18 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class CaWatchConfig:
+    """A [[ca_watch]]: what the CAs it selects issue (ctsentinel.watch.ca_policy.CaWatchSpec)."""
+
+    name: str
+    issuers: tuple[IssuerRule, ...] = ()  # empty when every_ca
+    every_ca: bool = False  # issuers = ["*"]
+    flags: tuple[CaFlag, ...] = ()  # empty: every flag
+    ignore_lint: tuple[LintIgnore, ...] = ()  # lint codes (or code@field) lint_error does not count
+    revocation: RevocationScope = RevocationScope.ALERTS  # "all": check every certificate of its CAs
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     database: str
@@ -60,6 +73,7 @@ class Config:
     monitor: MonitorSettings
     watches: tuple[WatchConfig, ...]
     notify: tuple[ChannelSettings, ...]
+    ca_watches: tuple[CaWatchConfig, ...] = ()
 
 
 class _Reader:
@@ -189,6 +203,52 @@ def _watch(file: Path, position: int, table: Any) -> WatchConfig:
     return watch
 
 
+_FLAG_NAMES = ", ".join(flag.value for flag in CaFlag)
+
+
+def _ca_watch(file: Path, position: int, table: Any) -> CaWatchConfig:
+    reader = _Reader(file, f"[[ca_watch]] #{position + 1}", table)
+    name = reader.string("name")
+    if not name:
+        reader.fail("name is required")
+    reader.where = f"[[ca_watch]] {name!r}"
+    texts = reader.strings("issuers")
+    if not texts:
+        reader.fail('issuers is required: CA key hashes (sha256:HEX), organizations, or ["*"] for every CA')
+    every_ca = "*" in (t.strip() for t in texts)
+    if every_ca and len(texts) > 1:
+        reader.fail('issuers: "*" already selects every CA; give it alone')
+    issuers = () if every_ca else tuple(_issuer_rule(reader, "issuers", i, t) for i, t in enumerate(texts))
+    flags: list[CaFlag] = []
+    if "flag" in reader.table:
+        names = reader.strings("flag")
+        if not names:
+            reader.fail(f"flag = [] flags nothing; leave flag out for every flag ({_FLAG_NAMES})")
+        for index, text in enumerate(names):
+            try:
+                flags.append(CaFlag(text))
+            except ValueError:
+                reader.fail(f"flag[{index}] {text!r} is not one of {_FLAG_NAMES}")
+    ignored = []
+    for index, text in enumerate(reader.strings("ignore_lint")):
+        try:
+            ignored.append(LintIgnore.parse(text))
+        except ValueError as exc:
+            reader.fail(f"ignore_lint[{index}]: {exc}")
+    revocation = reader.string("revocation", RevocationScope.ALERTS.value)
+    if revocation not in tuple(RevocationScope):
+        reader.fail(f'revocation must be "alerts" or "all", not {revocation!r}')
+    reader.done()
+    return CaWatchConfig(
+        name=name,
+        issuers=issuers,
+        every_ca=every_ca,
+        flags=tuple(dict.fromkeys(flags)),
+        ignore_lint=tuple(dict.fromkeys(ignored)),
+        revocation=RevocationScope(revocation),
+    )
+
+
 def _notify(file: Path, position: int, table: Any) -> ChannelSettings:
     reader = _Reader(file, f"[[notify]] #{position + 1}", table)
     kind = reader.string("kind")
@@ -273,21 +333,31 @@ def parse_config(text: str, path: Path) -> Config:
     logs = _logs_settings(path, top.table.pop("logs", {}))
     monitor = _monitor_settings(path, top.table.pop("monitor", {}))
     watch_tables = top.table.pop("watch", [])
+    ca_watch_tables = top.table.pop("ca_watch", [])
     notify_tables = top.table.pop("notify", [])
     if not isinstance(watch_tables, list):
         top.fail("watch must be an array of tables: write [[watch]]")
+    if not isinstance(ca_watch_tables, list):
+        top.fail("ca_watch must be an array of tables: write [[ca_watch]]")
     if not isinstance(notify_tables, list):
         top.fail("notify must be an array of tables: write [[notify]]")
     top.done()
     watches = tuple(_watch(path, i, t) for i, t in enumerate(watch_tables))
-    names = [w.name for w in watches]
+    ca_watches = tuple(_ca_watch(path, i, t) for i, t in enumerate(ca_watch_tables))
+    # Alerts name their watch, so a [[watch]] and a [[ca_watch]] cannot share a name either.
+    names = [w.name for w in watches] + [w.name for w in ca_watches]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
-        raise ConfigError(f"{path}: [[watch]] name {duplicate!r} is used twice")
+        table = "[[watch]]" if duplicate in (w.name for w in watches) else "[[ca_watch]]"
+        if duplicate in (w.name for w in watches) and duplicate in (w.name for w in ca_watches):
+            table = "[[watch]] and [[ca_watch]]"
+        raise ConfigError(f"{path}: {table} name {duplicate!r} is used twice")
     notify = tuple(_notify(path, i, t) for i, t in enumerate(notify_tables))
     unknown = next((w for n in notify for w in n.watches if w not in names), None)
     if unknown:
-        raise ConfigError(f"{path}: [[notify]] names watch {unknown!r}, which no [[watch]] defines")
+        raise ConfigError(
+            f"{path}: [[notify]] names watch {unknown!r}, which no [[watch]] or [[ca_watch]] defines"
+        )
     return Config(
         path=path,
         database=_resolve_database(database, path.parent),
@@ -295,6 +365,7 @@ def parse_config(text: str, path: Path) -> Config:
         monitor=monitor,
         watches=watches,
         notify=notify,
+        ca_watches=ca_watches,
     )
 
 

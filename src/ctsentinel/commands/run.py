@@ -21,13 +21,14 @@ from collections.abc import Iterator
 
 from ctsentinel.config import Config, load_config
 from ctsentinel.errors import UserError
-from ctsentinel.monitor.decode_pool import Matcher
+from ctsentinel.monitor.decode_pool import Matcher, PolicyCheck
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.pipeline import Monitor, RunReport, log_label
 from ctsentinel.notify import Notifier, leftover_lines
 from ctsentinel.terminal import safe_text
 from ctsentinel.timefmt import duration
 from ctsentinel.watch import Watchlist
+from ctsentinel.watch.ca_policy import CaPolicy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +84,10 @@ def _matcher(config: Config) -> Matcher | None:
     return Watchlist.from_config(config.watches) if config.watches else None
 
 
+def _policy(config: Config) -> PolicyCheck | None:
+    return CaPolicy.from_config(config.ca_watches) if config.ca_watches else None
+
+
 def _notifier(config: Config, gateway: StoreGateway) -> Notifier:
     """UserError (one line) for a bad [[notify]] option. Without [[notify]] tables nothing is queued, but
     deliveries left from an earlier config are still worked off (and fail visibly)."""
@@ -101,6 +106,7 @@ async def _monitor(config: Config, *, once: bool) -> RunReport:
             matcher=matcher,
             once=once,
             warn=_warn,
+            policy=_policy(config),
         )
         hangup = None if once else asyncio.Event()
         with _signals(monitor, hangup):
@@ -168,10 +174,15 @@ async def _reconfigure(monitor: Monitor, gateway: StoreGateway, old: Config, new
     if new.database != old.database:
         raise UserError(f"database changed to {new.database!r}: that needs a restart")
     notifier = _notifier(new, gateway) if new.notify != old.notify else None
-    rematch = new.watches != old.watches or new.monitor.store != old.monitor.store
+    rematch = (
+        new.watches != old.watches
+        or new.ca_watches != old.ca_watches
+        or new.monitor.store != old.monitor.store
+    )
     matcher = _matcher(new) if rematch else None
+    policy = _policy(new) if rematch else None
     monitor.use_settings(new.logs, new.monitor)
     if rematch:
-        monitor.use_matcher(matcher)
+        monitor.use_matcher(matcher, policy)
     if notifier is not None:
         await monitor.use_notifier(notifier)

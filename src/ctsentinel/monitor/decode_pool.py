@@ -1,8 +1,13 @@
 """Decoding and matching in worker processes, so that both cores work on certificates.
 
 Only plain tuples cross the process boundary: (index, leaf_input, extra_data) in, and out only the entries
-that matter (matched, malformed, or all with store = "all") as `Decoded` tuples; the parent turns those into
-store.StoredEntry. Leaf hashing and the compact range stay in the parent: they must follow log order.
+that matter (matched, malformed, of a CA a [[ca_watch]] watches, or all with store = "all") as `Decoded`
+tuples; the parent turns those into store.StoredEntry. Leaf hashing and the compact range stay in the
+parent: they must follow log order.
+
+Each certificate meets the watchlist (Matcher) and the CA watches' cheap flags (PolicyCheck); slower work
+on the few that ask for it (lint) is handed to the same processes later, through `run`, when they have
+time to spare, so that it never holds up a chunk.
 """
 
 from __future__ import annotations
@@ -13,19 +18,24 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import NamedTuple, Protocol
+from hashlib import sha256
+from typing import NamedTuple, Protocol, TypeVar
 
 from ctsentinel.certs.decode import record_from_entry
+from ctsentinel.certs.issuer import verified_issuer
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
 from ctsentinel.errors import Error
+from ctsentinel.watch.ca_policy import CaVerdict
 from ctsentinel.watch.finding import Finding
 
 RawItem = tuple[int, bytes, bytes]  # index, leaf_input, extra_data
+T = TypeVar("T")
+A = TypeVar("A")
 
 _LEAF_HEAD = struct.Struct(">BBQH")  # version, leaf_type, timestamp, entry_type of a MerkleTreeLeaf
 
@@ -40,6 +50,16 @@ class Matcher(Protocol):
     def match(self, record: CertRecord) -> list[Finding]: ...
 
 
+class PolicyCheck(Protocol):
+    """The CA watches' look at every certificate (watch.ca_policy.CaPolicy): None when they do not watch
+    its CA; else the certificate is kept, with its findings. It must pickle, to reach the workers."""
+
+    @property
+    def by_key(self) -> bool: ...  # some CA watch selects CAs by key hash: a final certificate's is needed
+
+    def verdict(self, record: CertRecord) -> CaVerdict | None: ...
+
+
 class Decoded(NamedTuple):
     entry_index: int
     entry_type: str  # "x509" | "precert"
@@ -47,15 +67,25 @@ class Decoded(NamedTuple):
     record: CertRecord
     cert_der: bytes | None  # the certificate or precertificate as logged
     findings: list[Finding]
+    lint: bool = False  # a CA watch wants it linted
+    revocation: bool = False  # a CA watch wants its revocation status whether alerted or not
+    # The first certificate of its chain, a candidate issuer (extra_data is a hint: whoever uses it checks
+    # that its key verifies the certificate); each worker hands a given one over once.
+    issuer_der: bytes | None = None
 
 
 _matcher: Matcher | None = None
+_policy: PolicyCheck | None = None
 _store_all = False
+_ISSUERS_SENT_LIMIT = 10_000
+_issuers_sent: set[bytes] = set()
 
 
-def init_worker(matcher: Matcher | None, store_all: bool, parent_pid: int) -> None:
-    global _matcher, _store_all
-    _matcher, _store_all = matcher, store_all
+def init_worker(
+    matcher: Matcher | None, store_all: bool, parent_pid: int, policy: PolicyCheck | None = None
+) -> None:
+    global _matcher, _store_all, _policy
+    _matcher, _store_all, _policy = matcher, store_all, policy
     if parent_pid:
         threading.Thread(target=_exit_with_parent, args=(parent_pid, os.getppid()), daemon=True).start()
 
@@ -85,46 +115,89 @@ def _exit_with_parent(parent_pid: int, ppid: int) -> None:
             os._exit(0)
 
 
-def _cert_der(leaf_input: bytes, extra_data: bytes) -> bytes | None:
+def _cert_der(leaf_input: bytes, extra_data: bytes, *, chain: bool) -> tuple[bytes | None, list[bytes]]:
+    """The certificate or precertificate as logged, and if asked the chain the log served with it."""
     try:
         entry = decode_merkle_tree_leaf(leaf_input).timestamped_entry
-        if entry.entry_type == LogEntryType.PRECERT_ENTRY:
-            try:
-                extra = decode_extra_data(entry.entry_type, extra_data)
-            except CTError:
-                return entry.signed_entry
-            return extra.pre_certificate if isinstance(extra, PrecertExtraData) else entry.signed_entry
-        return entry.signed_entry
     except CTError:
+        return None, []
+    if not chain and entry.entry_type != LogEntryType.PRECERT_ENTRY:
+        return entry.signed_entry, []
+    try:
+        extra = decode_extra_data(entry.entry_type, extra_data)
+    except CTError:
+        return entry.signed_entry, []
+    if isinstance(extra, PrecertExtraData):
+        precert = entry.entry_type == LogEntryType.PRECERT_ENTRY
+        return (extra.pre_certificate if precert else entry.signed_entry), list(extra.precertificate_chain)
+    return entry.signed_entry, list(extra.certificate_chain)
+
+
+def _new_issuer(der: bytes | None, chain: list[bytes]) -> bytes | None:
+    """The chain certificate whose key verifies `der` (the chain is only a hint), unless this worker
+    handed it over already."""
+    if der is None or not chain:
         return None
+    first = sha256(chain[0]).digest()
+    if first in _issuers_sent:
+        return None
+    if len(_issuers_sent) >= _ISSUERS_SENT_LIMIT:
+        _issuers_sent.clear()
+    _issuers_sent.add(first)
+    found = verified_issuer(der, chain)
+    if found is None:
+        return None
+    _issuers_sent.add(sha256(found.der).digest())
+    return found.der
 
 
 def decode_one(
-    index: int, leaf_input: bytes, extra_data: bytes, matcher: Matcher | None, store_all: bool
+    index: int,
+    leaf_input: bytes,
+    extra_data: bytes,
+    matcher: Matcher | None,
+    store_all: bool,
+    policy: PolicyCheck | None = None,
 ) -> Decoded | None:
-    """The entry decoded and matched, or None when it does not matter (not matched, not malformed)."""
+    """The entry decoded and matched, or None when it does not matter (not matched, not malformed, no
+    CA watch's)."""
     # Verifying a final certificate's issuer costs a signature check: first every entry without it, then
-    # again, verified, only what is kept (the findings depend on the issuer).
+    # again, verified, only what is kept (the findings depend on the issuer) and, when CA watches select
+    # CAs by their key, every final certificate (its key is the one that verifies it).
     record = record_from_entry(leaf_input, extra_data, verify_issuer=False)
+    verified = record.issuer_spki_sha256 is not None
+    if not verified and policy is not None and policy.by_key and not record.precert:
+        record, verified = record_from_entry(leaf_input, extra_data), True
     findings = matcher.match(record) if matcher is not None else []
-    if not (store_all or findings or record.error is not None):
+    verdict = policy.verdict(record) if policy is not None else None
+    if not (store_all or findings or verdict is not None or record.error is not None):
         return None
-    if record.issuer_spki_sha256 is None:
+    if not verified:
         record = record_from_entry(leaf_input, extra_data)
         findings = matcher.match(record) if matcher is not None else []
+        verdict = policy.verdict(record) if policy is not None else None
     if len(leaf_input) >= _LEAF_HEAD.size:
         _, _, timestamp, kind = _LEAF_HEAD.unpack_from(leaf_input)
         entry_type = "precert" if kind == LogEntryType.PRECERT_ENTRY else "x509"
     else:
         timestamp, entry_type = 0, "precert" if record.precert else "x509"
-    return Decoded(index, entry_type, timestamp, record, _cert_der(leaf_input, extra_data), findings)
+    # Revocation checks need the issuer's certificate: of every alert, and of what the CA watches keep.
+    overseen = bool(findings) or verdict is not None
+    der, chain = _cert_der(leaf_input, extra_data, chain=overseen)
+    issuer = _new_issuer(der, chain) if overseen else None
+    if verdict is None:
+        return Decoded(index, entry_type, timestamp, record, der, findings, issuer_der=issuer)
+    return Decoded(
+        index, entry_type, timestamp, record, der, [*findings, *verdict.findings], verdict.lint,
+        verdict.revocation, issuer,
+    )  # fmt: skip
 
 
 def decode_batch(items: Sequence[RawItem]) -> list[Decoded]:
     """Worker entry point (top level, so it pickles by name)."""
     out = []
     for index, leaf_input, extra_data in items:
-        decoded = decode_one(index, leaf_input, extra_data, _matcher, _store_all)
+        decoded = decode_one(index, leaf_input, extra_data, _matcher, _store_all, _policy)
         if decoded is not None:
             out.append(decoded)
     return out
@@ -133,10 +206,13 @@ def decode_batch(items: Sequence[RawItem]) -> list[Decoded]:
 class DecodePool:
     """A process pool of `processes` workers (0: one per core); decode() splits a batch across them."""
 
-    def __init__(self, processes: int, matcher: Matcher | None, store_all: bool) -> None:
+    def __init__(
+        self, processes: int, matcher: Matcher | None, store_all: bool, policy: PolicyCheck | None = None
+    ) -> None:
         self.processes = processes or os.cpu_count() or 1
-        self._initargs = (matcher, store_all, os.getpid())
+        self._initargs = (matcher, store_all, os.getpid(), policy)
         self._executor = self._start()
+        self.busy = 0  # decode batches in the processes now: work handed to `run` waits for slack
 
     def _start(self) -> ProcessPoolExecutor:
         # forkserver: workers start from a clean process, not a fork of one running threads and sockets.
@@ -149,17 +225,31 @@ class DecodePool:
     async def decode(self, items: Sequence[RawItem]) -> list[Decoded]:
         if not items:
             return []
-        loop = asyncio.get_running_loop()
         parts = min(self.processes, max(1, len(items) // 256))
         size = -(-len(items) // parts)
+        parts_count = -(-len(items) // size)
+        self.busy += parts_count
+        try:
+            results = await self._submit(
+                [(decode_batch, items[i : i + size]) for i in range(0, len(items), size)]
+            )
+        finally:
+            self.busy -= parts_count
+        return [d for part in results for d in part]
+
+    async def run(self, fn: Callable[[A], T], argument: A) -> T:
+        """`fn(argument)` in one of the processes (both must pickle: fn a top-level function). For work
+        beside the decoding, e.g. linting; PoolError if the process died."""
+        (result,) = await self._submit([(fn, argument)])
+        return result
+
+    async def _submit(self, calls: Sequence[tuple[Callable[[A], T], A]]) -> list[T]:
+        loop = asyncio.get_running_loop()
         executor = self._executor
         try:
             # submit itself raises once the pool is known to be broken
-            futures = [
-                loop.run_in_executor(executor, decode_batch, items[i : i + size])
-                for i in range(0, len(items), size)
-            ]
-            results = await asyncio.gather(*futures)
+            futures = [loop.run_in_executor(executor, fn, argument) for fn, argument in calls]
+            return list(await asyncio.gather(*futures))
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a fresh pool, once for all the batches that were
             # in the broken one; the caller redoes the chunk.
@@ -167,12 +257,13 @@ class DecodePool:
                 self._executor = self._start()
                 executor.shutdown(wait=False, cancel_futures=True)
             raise PoolError("a decode process died; the pool was restarted") from None
-        return [d for part in results for d in part]
 
-    def set_matcher(self, matcher: Matcher | None, store_all: bool) -> None:
-        """Use a new watchlist from the next batch on (config reload). Batches already handed to the old
-        processes finish there; those processes exit when they are done."""
-        self._initargs = (matcher, store_all, os.getpid())
+    def set_matcher(
+        self, matcher: Matcher | None, store_all: bool, policy: PolicyCheck | None = None
+    ) -> None:
+        """Use a new watchlist and CA watches from the next batch on (config reload). Batches already
+        handed to the old processes finish there; those processes exit when they are done."""
+        self._initargs = (matcher, store_all, os.getpid(), policy)
         old, self._executor = self._executor, self._start()
         old.shutdown(wait=False, cancel_futures=False)
 

@@ -7,8 +7,10 @@ the workers: a commit already handed to the store thread completes (it is one tr
 half-written.
 
 The monitor is handed everything it works with: its settings, the store (through a StoreGateway), the
-notifier and the watch matcher. The `run` command builds them from the config, and hands over new ones
-when the config is reloaded.
+notifier, the watch matcher and the CA watches' policy. The `run` command builds them from the config, and
+hands over new ones when the config is reloaded. Work the run does beside the logs (CA oversight: lint,
+revocation checks) comes as Companions, which share the run's pool and HTTP client: they run alongside,
+and with --once they finish what is due once the logs are caught up.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from ctsentinel.errors import Error, UserError
 from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.factory import make_client
 from ctsentinel.logs.http import HttpClient
 from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
-from ctsentinel.monitor.decode_pool import DecodePool, Matcher
+from ctsentinel.monitor.decode_pool import DecodePool, Matcher, PolicyCheck
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.progress import Progress
 from ctsentinel.monitor.settings import Keep, LogsSettings, MonitorSettings
@@ -59,6 +61,32 @@ class RunReport:
         if self.interrupted:
             return 130
         return 1 if self.misbehaving or self.incomplete else 0
+
+
+@dataclass(frozen=True)
+class RunServices:
+    """What the run shares with its companions."""
+
+    http: HttpClient  # the logs' client: its timeouts, size limit and retries
+    pool: DecodePool  # the decode processes; `busy` says whether they have time to spare
+    gateway: StoreGateway  # the store, on its thread; gateway.routes are the current channels
+    wake_sender: Callable[[], None]  # deliveries were queued: send them now
+
+
+class Companion(Protocol):
+    """Work beside the logs that the command hands the monitor (it never imports what does it)."""
+
+    async def run(self, services: RunServices, stop: asyncio.Event) -> None:
+        """Work until `stop` is set (a continuous run)."""
+        ...
+
+    async def finish(self, services: RunServices) -> None:
+        """--once, the logs caught up: do what is due now, then return."""
+        ...
+
+    def committed(self, entries: Sequence[StoredEntry]) -> None:
+        """A chunk was committed (there may be new work)."""
+        ...
 
 
 def log_label(info: LogInfo) -> str:
@@ -101,6 +129,8 @@ class Monitor:
         once: bool,
         warn: Callable[[str], None],
         progress_stream: TextIO | None = None,
+        policy: PolicyCheck | None = None,
+        companions: Sequence[Companion] = (),
     ) -> None:
         self.logs = logs
         self.settings = settings
@@ -113,6 +143,9 @@ class Monitor:
         self.report = RunReport()
         self._warn = warn  # one line about trouble that does not stop the run (the caller shows it)
         self._matcher = matcher
+        self._policy = policy
+        self.companions = tuple(companions)
+        self._companion_tasks: list[asyncio.Task[None]] = []
         self._pool: DecodePool | None = None
         self._tasks: dict[bytes, tuple[LogWorker, asyncio.Task[None]]] = {}
         self._sender: asyncio.Task[None] | None = None
@@ -122,7 +155,9 @@ class Monitor:
 
     async def run(self) -> RunReport:
         """--once: until every log reached the tree head it saw at the start; otherwise until interrupted."""
-        self._pool = pool = DecodePool(self.settings.decode_processes, self._matcher, self._keep_all())
+        self._pool = pool = DecodePool(
+            self.settings.decode_processes, self._matcher, self._keep_all(), self._policy
+        )
         drawer = asyncio.create_task(self._draw())
         watchdog = None
         if not self.once:
@@ -130,7 +165,15 @@ class Monitor:
             watchdog = asyncio.create_task(self._watch_lag())
         try:
             async with HttpClient() as http:
+                services = RunServices(http, pool, self.gateway, lambda: self.notifier.wake())
+                if not self.once:
+                    self._companion_tasks = [
+                        asyncio.create_task(companion.run(services, self.stop))
+                        for companion in self.companions
+                    ]
                 await self._monitor_logs(http, pool)
+                if self.once and not self.report.interrupted:
+                    await self._finish_companions(services)
             if self.once and not self.report.interrupted:
                 self.report.undelivered = await self.notifier.drain(self.settings.deliver_timeout)
         finally:
@@ -152,6 +195,22 @@ class Monitor:
         finally:
             await _cancel(refresher)
 
+    async def _finish_companions(self, services: RunServices) -> None:
+        """--once: each companion's due work, unless the run is interrupted meanwhile."""
+        for companion in self.companions:
+            finishing = asyncio.create_task(companion.finish(services))
+            stopper = asyncio.create_task(self.stop.wait())
+            await asyncio.wait([finishing, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not finishing.done():
+                await _cancel(finishing)
+                return
+            problem = finishing.exception()
+            if problem is not None:
+                self._warn(
+                    _failure_message(problem if isinstance(problem, Exception) else Exception(problem))
+                )
+
     async def _wait(self) -> None:
         if not self.once:
             await self.stop.wait()
@@ -168,7 +227,7 @@ class Monitor:
         last progress lines."""
         await _cancel(*(task for _, task in self._tasks.values()))
         self.stop.set()
-        await _cancel(watchdog)
+        await _cancel(watchdog, *self._companion_tasks)
         if self._sender is not None:
             await asyncio.gather(self._sender, return_exceptions=True)
         await self.notifier.close()
@@ -193,11 +252,12 @@ class Monitor:
         if reselect:
             self._refresh_now.set()
 
-    def use_matcher(self, matcher: Matcher | None) -> None:
-        """From the next batch on: this watchlist, and the current settings' choice of what to keep."""
-        self._matcher = matcher
+    def use_matcher(self, matcher: Matcher | None, policy: PolicyCheck | None = None) -> None:
+        """From the next batch on: this watchlist and these CA watches, and the current settings' choice
+        of what to keep."""
+        self._matcher, self._policy = matcher, policy
         if self._pool is not None:
-            self._pool.set_matcher(matcher, self._keep_all())
+            self._pool.set_matcher(matcher, self._keep_all(), policy)
 
     async def use_notifier(self, notifier: Notifier) -> None:
         previous, previous_sender = self.notifier, self._sender
@@ -243,6 +303,8 @@ class Monitor:
         # Alerts were queued in the commit's transaction; the sender takes them at once, not at its next pass.
         if any(Severity(f.severity).is_alert for e in entries for f in e.findings):
             self.notifier.wake()
+        for companion in self.companions:
+            companion.committed(entries)
 
     def _progress_callback(self, key: str) -> Callable[[int, int, str], None]:
         def update(position: int, size: int, status: str) -> None:

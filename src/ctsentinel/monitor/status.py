@@ -94,9 +94,7 @@ def log_status(
         errors=state.errors,
         last_error=state.last_error,
         misbehaving=state.misbehaving,
-        misbehaviour=[
-            MisbehaviourNote(m.kind.value, rfc3339(m.time), m.detail) for m in misbehaviour
-        ],
+        misbehaviour=[MisbehaviourNote(m.kind.value, rfc3339(m.time), m.detail) for m in misbehaviour],
     )
 
 

@@ -111,7 +111,10 @@ class LogWorker:
             return False
         self._reported.add(key)
         await self.store.call(
-            self.store.store.record_misbehaviour, self.info.log_id, finding.kind, finding.detail,
+            self.store.store.record_misbehaviour,
+            self.info.log_id,
+            finding.kind,
+            finding.detail,
             finding.evidence,
         )
         return True
@@ -262,7 +265,15 @@ class LogWorker:
         decoded = await decoding
         return [
             StoredEntry(
-                d.entry_index, EntryType(d.entry_type), d.timestamp, d.record, d.cert_der, list(d.findings)
+                d.entry_index,
+                EntryType(d.entry_type),
+                d.timestamp,
+                d.record,
+                d.cert_der,
+                list(d.findings),
+                lint=d.lint,
+                revocation=d.revocation,
+                issuer_der=d.issuer_der,
             )
             for d in decoded
         ]

@@ -2,6 +2,7 @@
 and the outbox of their deliveries."""
 
 from ctsentinel.store.errors import StoreError
+from ctsentinel.store.lint import LintDue, LintResult, StoredLint, StoredLintFinding
 from ctsentinel.store.models import (
     Alert,
     AlertDelivery,
@@ -17,6 +18,13 @@ from ctsentinel.store.models import (
     alert_payload,
 )
 from ctsentinel.store.outbox import Outbox, OutboxEvent, Route
+from ctsentinel.store.revocations import (
+    RevocationChange,
+    RevocationCheck,
+    RevocationDue,
+    RevocationState,
+    SourceWord,
+)
 from ctsentinel.store.search import Query, QueryError, QueryKind, parse_query
 from ctsentinel.store.store import Store
 from ctsentinel.store.types import CommitBatch, LogState, StoredEntry
@@ -28,6 +36,8 @@ __all__ = [
     "CommitBatch",
     "DeliveryStatus",
     "EntryType",
+    "LintDue",
+    "LintResult",
     "LogState",
     "MisbehaviourRecord",
     "Outbox",
@@ -36,12 +46,19 @@ __all__ = [
     "Query",
     "QueryError",
     "QueryKind",
+    "RevocationChange",
+    "RevocationCheck",
+    "RevocationDue",
+    "RevocationState",
     "Route",
     "SearchResult",
     "Sighting",
+    "SourceWord",
     "Store",
     "StoreError",
     "StoredEntry",
+    "StoredLint",
+    "StoredLintFinding",
     "StoredTreeHead",
     "Undelivered",
     "alert_payload",

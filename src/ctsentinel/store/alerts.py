@@ -2,7 +2,8 @@
 
 A precertificate and its final certificate, or one certificate logged several times, are one issuance:
 the first sighting creates the alert, later ones attach to it through their finding. Authorized sightings
-(Severity.NONE) are kept as findings and raise no alert.
+(Severity.NONE) are kept as findings and raise no alert. A ca_policy alert also keeps the flags its
+sightings tripped (`findings`, their union). Every new alert asks for its issuance's revocation status.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from ctsentinel.store.issuances import (
 )
 from ctsentinel.store.keys import issuance_key
 from ctsentinel.store.models import Alert
+from ctsentinel.store.revocations import request_checks, revoked_json
 from ctsentinel.store.schema import alerts, findings
-from ctsentinel.store.types import StoredEntry
+from ctsentinel.store.types import FindingLike, StoredEntry
 from ctsentinel.watch.severity import Severity
 
 
@@ -39,36 +41,55 @@ def write_findings(conn: Connection, entries: Sequence[StoredEntry], now: dateti
         sha = bytes.fromhex(entry.record.sha256)
         issuance = issuance_key(entry.record)
         for finding in entry.findings:
-            try:
-                severity = Severity(finding.severity)
-            except ValueError:
-                raise StoreError(
-                    f"entry {entry.index}: finding severity {str(finding.severity)!r} is unknown"
-                ) from None
-            exists = conn.execute(
-                select(findings.c.watch).where(
-                    findings.c.cert_sha256 == sha, findings.c.watch == finding.watch
-                )
-            ).first()
-            if exists is not None:
-                continue  # this certificate was already seen for this watch (in another log)
-            matched = list(finding.matched)
-            alert_id = None
-            if severity.is_alert:
-                alert_id = _alert_for(conn, finding.watch, issuance, finding.reason, severity, matched, now)
+            alert_id = write_finding(conn, sha, issuance, finding, now, where=f"entry {entry.index}")
+            if alert_id is not None:
                 touched.append(alert_id)
-            conn.execute(
-                findings.insert().values(
-                    cert_sha256=sha,
-                    watch=finding.watch,
-                    reason=finding.reason,
-                    severity=severity.value,
-                    matched=json.dumps(matched),
-                    alert=alert_id,
-                    first_seen=now,
-                )
-            )
     return list(dict.fromkeys(touched))
+
+
+def write_finding(
+    conn: Connection,
+    sha: bytes,
+    issuance: str,
+    finding: FindingLike,
+    now: datetime,
+    *,
+    where: str,
+    again: bool = False,
+) -> int | None:
+    """One (certificate, watch) finding and its alert; the alert's id when it alerts. A certificate already
+    seen for the watch (in another log) adds nothing, unless `again`: a second look at it (the linter's)
+    may add flags to its alert, or make one."""
+    try:
+        severity = Severity(finding.severity)
+    except ValueError:
+        raise StoreError(f"{where}: finding severity {str(finding.severity)!r} is unknown") from None
+    known = conn.execute(
+        select(findings.c.severity).where(findings.c.cert_sha256 == sha, findings.c.watch == finding.watch)
+    ).first()
+    if known is not None and not again:
+        return None
+    matched = list(finding.matched)
+    alert_id = None
+    if severity.is_alert:
+        flags = list(finding.findings)
+        alert_id = _alert_for(conn, finding.watch, issuance, finding.reason, severity, matched, flags, now)
+        request_checks(conn, [(issuance, sha)], now)
+    values = {
+        "reason": finding.reason,
+        "severity": severity.value,
+        "matched": json.dumps(matched),
+        "alert": alert_id,
+    }
+    if known is None:
+        conn.execute(findings.insert().values(cert_sha256=sha, watch=finding.watch, first_seen=now, **values))
+    elif severity.rank > Severity(known.severity).rank:
+        conn.execute(
+            findings.update()
+            .where(findings.c.cert_sha256 == sha, findings.c.watch == finding.watch)
+            .values(**values)
+        )
+    return alert_id
 
 
 def _alert_for(
@@ -78,10 +99,11 @@ def _alert_for(
     reason: str,
     severity: Severity,
     matched: list[str],
+    flags: list[str],
     now: datetime,
 ) -> int:
     row = conn.execute(
-        select(alerts.c.id, alerts.c.severity, alerts.c.matched).where(
+        select(alerts.c.id, alerts.c.severity, alerts.c.matched, alerts.c.findings).where(
             alerts.c.watch == watch, alerts.c.issuance == issuance
         )
     ).first()
@@ -93,7 +115,9 @@ def _alert_for(
                 reason=reason,
                 severity=severity.value,
                 matched=json.dumps(matched),
+                findings=json.dumps(flags),
                 first_seen=now,
+                revoked=revoked_json(conn, issuance),  # known already when another watch asked first
             )
         )
         key = result.inserted_primary_key
@@ -105,6 +129,9 @@ def _alert_for(
     grown = union([json.loads(row.matched), matched])
     if len(grown) != len(json.loads(row.matched)):
         changes["matched"] = json.dumps(grown)
+    more = union([json.loads(row.findings), flags])
+    if len(more) != len(json.loads(row.findings)):
+        changes["findings"] = json.dumps(more)
     if changes:
         conn.execute(alerts.update().where(alerts.c.id == row.id).values(**changes))
     return int(row.id)
@@ -159,6 +186,7 @@ def list_alerts(conn: Connection, limit: int | None = None, ids: Sequence[int] |
                 entries=merged_entries(order, entries),
                 first_seen=aware(row.first_seen),
                 revoked=None if row.revoked is None else json.loads(row.revoked),
+                findings=tuple(json.loads(row.findings)),
             )
         )
     return out

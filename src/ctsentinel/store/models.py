@@ -72,6 +72,7 @@ class Alert:
     entries: tuple[Sighting, ...]
     first_seen: datetime
     revoked: Mapping[str, Any] | None = None
+    findings: tuple[str, ...] = ()  # the flags a ca_policy alert tripped
 
     def to_json(self) -> dict[str, Any]:
         """The alert JSON contract: exactly these keys, in this order."""
@@ -80,6 +81,7 @@ class Alert:
             "watch": self.watch,
             "reason": self.reason,
             "severity": self.severity.value,
+            "findings": list(self.findings),
             "issuer": self.issuer,
             "issuer_spki_sha256": self.issuer_spki_sha256,
             "serial": self.serial,
@@ -116,6 +118,7 @@ class Alert:
             entries=tuple(Sighting.from_json(entry) for entry in data["entries"]),
             first_seen=parse_rfc3339(str(data["first_seen"])),
             revoked=None if revoked is None else dict(revoked),
+            findings=_texts(data.get("findings", [])),  # absent from events queued by older releases
         )
 
 

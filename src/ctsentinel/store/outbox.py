@@ -133,6 +133,25 @@ def enqueue_alerts(conn: Connection, alert_ids: Sequence[int], routes: Sequence[
     return _insert_new(conn, rows)
 
 
+def enqueue_alert_events(
+    conn: Connection,
+    events: Sequence[tuple[Alert, OutboxEvent, str]],
+    routes: Sequence[Route],
+    now: datetime,
+) -> int:
+    """In the caller's transaction: an event about an alert (its revocation) for every channel that takes
+    that alert's watch and the event's severity; `identity` (third) names the occurrence, so it is queued
+    once however often it is reported. Returns how many deliveries were added."""
+    rows = []
+    for alert, event, identity in events:
+        payload = json.dumps(event.to_payload(), ensure_ascii=False)
+        for route in routes:
+            if route.accepts(event.severity, alert.watch):
+                key = idempotency_key(event.kind, identity, route.key)
+                rows.append(_row(alert.id, route.key, key, payload, now))
+    return _insert_new(conn, rows)
+
+
 def _row(alert: int | None, channel: str, key: str, payload: str, now: datetime) -> dict[str, Any]:
     return {
         "alert": alert,

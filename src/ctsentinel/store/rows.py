@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 
+from ctsentinel.certs.decode import record_from_der
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.keys import FITS_CHARACTERS, ip_text_key, issuance_key, name_key, storable_text
@@ -88,6 +90,9 @@ class BatchRows:
         self.names: list[tuple[str, bytes, str]] = []
         self.ips: list[tuple[bytes, bytes]] = []
         self.with_findings: list[StoredEntry] = []
+        self.lint: list[bytes] = []  # certificates to queue for the linter
+        self.revocation: list[tuple[str, bytes]] = []  # (issuance, certificate) whose status to check
+        self.ca_certificates: list[tuple[Any, ...]] = []
         seen: set[bytes] = set()
         previous = start - 1
         names, certificates, log_entries = self.names, self.certificates, self.entries
@@ -107,9 +112,15 @@ class BatchRows:
             log_entries.append((log, entry.index, sha, entry_type, entry.timestamp))
             if entry.findings:
                 self.with_findings.append(entry)
+            if entry.issuer_der is not None:
+                self.ca_certificates.append(ca_certificate_row(entry.issuer_der, now))
             if sha in seen:
                 continue
             seen.add(sha)
+            if entry.lint:
+                self.lint.append(sha)
+            if entry.revocation:
+                self.revocation.append((issuance_key(record), sha))
             certificates.append(certificate_row(record, entry.cert_der, now, sha))
             for name in dict.fromkeys(record.dns_names):
                 if len(name) <= FITS_CHARACTERS and "\x00" not in name:
@@ -118,6 +129,16 @@ class BatchRows:
                     names.append((name_key(name), sha, storable_text(name)))
             if record.ip_addresses:
                 self.ips.extend(ip_rows(sha, record.ip_addresses))
+
+
+CA_CERTIFICATE_COLUMNS = ("sha256", "spki_sha256", "subject", "der", "first_seen")
+
+
+def ca_certificate_row(der: bytes, now: datetime) -> tuple[Any, ...]:
+    """Values for CA_CERTIFICATE_COLUMNS; one whose key cannot be read is kept under the hash of nothing."""
+    found = record_from_der(der)
+    spki = _fromhex(found.subject_spki_sha256) if found.subject_spki_sha256 else sha256(b"").digest()
+    return (_fromhex(found.sha256), spki, found.subject, der, now)
 
 
 def ip_rows(sha: bytes, addresses: Iterable[str]) -> list[tuple[bytes, bytes]]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -105,6 +106,7 @@ certificates = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Index("ix_certificates_issuance", "issuance"),
     Index("ix_certificates_tbs_sha256", "tbs_sha256"),
+    Index("ix_certificates_issuer", "issuer_spki_sha256"),  # one CA's report and disallow list
 )
 
 log_entries = Table(
@@ -153,7 +155,8 @@ alerts = Table(
     Column("severity", Text, nullable=False),
     Column("matched", Text, nullable=False),  # JSON list
     Column("first_seen", DateTime(timezone=True), nullable=False),
-    Column("revoked", Text),  # JSON; null until checked
+    Column("revoked", Text),  # JSON; null until checked (a copy of its issuance's revocations row)
+    Column("findings", Text, nullable=False, server_default="[]"),  # JSON list: the ca_policy flags
     UniqueConstraint("watch", "issuance", name="uq_alerts_watch_issuance"),
 )
 
@@ -188,4 +191,71 @@ deliveries = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_alert", "alert"),
+)
+
+# --- CA oversight -----------------------------------------------------------------------------------------
+
+# The first certificate of the chain a log served with a watched or alerted certificate: a candidate issuer
+# (extra_data is a hint), used once its key is seen to verify the certificate (revocation, disallow lists).
+ca_certificates = Table(
+    "ca_certificates",
+    metadata,
+    Column("sha256", LargeBinary, primary_key=True),
+    Column("spki_sha256", LargeBinary, nullable=False),
+    Column("subject", Text),
+    Column("der", LargeBinary, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Index("ix_ca_certificates_spki", "spki_sha256"),
+)
+
+# Certificates a CA watch wants linted, until the linter has run (beside the decoding, when there is time).
+lint_queue = Table(
+    "lint_queue",
+    metadata,
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), primary_key=True),
+    Column("queued_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per linted certificate (the profile pkilint chose), its findings below in pkilint's order.
+lint_reports = Table(
+    "lint_reports",
+    metadata,
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), primary_key=True),
+    Column("profile", Text, nullable=False),
+    Column("linted_at", DateTime(timezone=True), nullable=False),
+)
+
+lint_findings = Table(
+    "lint_findings",
+    metadata,
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("severity", Text, nullable=False),  # fatal | error | warning | notice
+    Column("code", Text, nullable=False),
+    Column("message", Text),
+    Column("node", Text, nullable=False),  # where in the certificate, as pkilint names it
+    PrimaryKeyConstraint("cert_sha256", "position"),
+)
+
+# Revocation per issuance (a precertificate and its certificate share issuer and serial, which is what CRLs
+# and OCSP answer for): the combined status with when it was learned, each source's last word, and when to
+# ask again (null: never, e.g. once revoked).
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("issuance", Text, primary_key=True),
+    Column("cert_sha256", LargeBinary, ForeignKey("certificates.sha256"), nullable=False),
+    Column("status", Text),  # good | revoked | unknown; null until a source has answered
+    Column("reason", Text),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("source", Text),  # crl | ocsp
+    Column("checked_at", DateTime(timezone=True)),  # when `status` was learned (the last check)
+    Column("changed_at", DateTime(timezone=True)),  # when `status` last changed
+    Column("crl", Text),  # JSON: the CRL's last word on it (an answer, or why there is none)
+    Column("ocsp", Text),  # JSON: the OCSP responder's
+    Column("contradiction", Boolean, nullable=False, server_default=false()),
+    Column("failures", Integer, nullable=False, server_default="0"),  # checks in a row that learned nothing
+    Column("next_check_at", DateTime(timezone=True)),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Index("ix_revocations_due", "next_check_at"),
 )

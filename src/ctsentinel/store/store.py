@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,17 +15,29 @@ from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.store import alerts as alerts_mod
+from ctsentinel.store import lint as lint_mod
+from ctsentinel.store import revocations as revocations_mod
 from ctsentinel.store import search as search_mod
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.dialect import bulk_insert_tuples, upsert
 from ctsentinel.store.engine import display_url, make_engine
 from ctsentinel.store.errors import StoreError
+from ctsentinel.store.lint import LintDue, LintResult, StoredLint
 from ctsentinel.store.migrations import migrate
 from ctsentinel.store.models import Alert, MisbehaviourRecord, SearchResult, StoredTreeHead
-from ctsentinel.store.outbox import Outbox, Route, enqueue_alerts
-from ctsentinel.store.rows import CERT_COLUMNS, ENTRY_COLUMNS, IP_COLUMNS, NAME_COLUMNS, BatchRows
+from ctsentinel.store.outbox import Outbox, OutboxEvent, Route, enqueue_alert_events, enqueue_alerts
+from ctsentinel.store.revocations import RevocationChange, RevocationCheck, RevocationDue, RevocationState
+from ctsentinel.store.rows import (
+    CA_CERTIFICATE_COLUMNS,
+    CERT_COLUMNS,
+    ENTRY_COLUMNS,
+    IP_COLUMNS,
+    NAME_COLUMNS,
+    BatchRows,
+)
 from ctsentinel.store.schema import (
     alerts,
+    ca_certificates,
     cert_ips,
     cert_names,
     certificates,
@@ -240,6 +252,11 @@ class Store:
                     ) from None
             bulk_insert_tuples(conn, cert_names, NAME_COLUMNS, rows.names, ["name_rev", "cert_sha256"])
             bulk_insert_tuples(conn, cert_ips, IP_COLUMNS, rows.ips, ["ip", "cert_sha256"])
+            bulk_insert_tuples(
+                conn, ca_certificates, CA_CERTIFICATE_COLUMNS, rows.ca_certificates, ["sha256"]
+            )
+            lint_mod.queue(conn, rows.lint, now)
+            revocations_mod.request_checks(conn, rows.revocation, now)
             touched = alerts_mod.write_findings(conn, rows.with_findings, now)
             enqueue_alerts(conn, touched, routes, now)
             self._put_head(conn, row.id, batch.head, True)
@@ -255,6 +272,80 @@ class Store:
             )
             if moved.rowcount != 1:
                 raise StoreError(f"log {row.url}: position moved during the batch commit; nothing committed")
+
+    # -- CA oversight: lint and revocation ---------------------------------------------------------------
+
+    def lint_due(self, limit: int) -> list[LintDue]:
+        """Certificates queued for the linter, the oldest first."""
+        with self._db.write() as conn:
+            return lint_mod.due(conn, limit)
+
+    def lint_pending(self) -> int:
+        with self._db.read() as conn:
+            return lint_mod.pending(conn)
+
+    def record_lint(self, results: Sequence[LintResult], routes: Sequence[Route]) -> list[int]:
+        """Linter reports, with the CA watches' findings they make, in one transaction: findings that make
+        a new alert queue its deliveries to `routes`; one that grows an alert does not send it again.
+        Returns the ids of the alerts made or grown."""
+        now = _now()
+        touched: list[int] = []
+        with self._db.write() as conn:
+            for result in results:
+                lint_mod.record(conn, result, now)
+                issuance = lint_mod.issuance_of(conn, result.sha256)
+                if issuance is None:
+                    continue
+                for finding in result.policy:
+                    where = f"lint of {result.sha256.hex()}"
+                    alert_id = alerts_mod.write_finding(
+                        conn, result.sha256, issuance, finding, now, where=where, again=True
+                    )
+                    if alert_id is not None:
+                        touched.append(alert_id)
+            touched = list(dict.fromkeys(touched))
+            enqueue_alerts(conn, touched, routes, now)
+        return touched
+
+    def lint_reports(self, shas: Sequence[bytes]) -> dict[bytes, StoredLint]:
+        with self._db.read() as conn:
+            return lint_mod.reports(conn, shas)
+
+    def revocations_due(self, now: datetime, limit: int) -> list[RevocationDue]:
+        with self._db.read() as conn:
+            return revocations_mod.due(conn, now, limit)
+
+    def record_revocation(
+        self,
+        check: RevocationCheck,
+        routes: Sequence[Route],
+        event_for: Callable[[Alert, RevocationChange], OutboxEvent],
+    ) -> int:
+        """A revocation check, copied into the issuance's alerts, and an event per alert for each change
+        worth telling (built by `event_for`), queued in the same transaction. Returns how many deliveries
+        were queued."""
+        with self._db.write() as conn:
+            told = revocations_mod.record_check(conn, check, _alerts_of_issuance)
+            events = [
+                (alert, event_for(alert, change), f"{alert.watch}\x00{check.issuance}\x00{change}")
+                for alert, change in told
+            ]
+            return enqueue_alert_events(conn, events, routes, _now())
+
+    def revocation_states(self, issuances: Sequence[str]) -> dict[str, RevocationState]:
+        with self._db.read() as conn:
+            return revocations_mod.states(conn, issuances)
+
+    def ca_certificates(self, spki_sha256: bytes) -> list[bytes]:
+        """The DER of every CA certificate logs named with this key, the earliest seen first."""
+        with self._db.read() as conn:
+            return list(
+                conn.execute(
+                    select(ca_certificates.c.der)
+                    .where(ca_certificates.c.spki_sha256 == spki_sha256)
+                    .order_by(ca_certificates.c.first_seen, ca_certificates.c.sha256)
+                ).scalars()
+            )
 
     # -- read side ---------------------------------------------------------------------------------------
 
@@ -349,6 +440,11 @@ class Store:
                 verified_size=head.tree_size, verified_root=head.root_hash, verified_timestamp=head.timestamp
             )
         )
+
+
+def _alerts_of_issuance(conn: Connection, issuance: str) -> list[Alert]:
+    ids = list(conn.execute(select(alerts.c.id).where(alerts.c.issuance == issuance)).scalars())
+    return alerts_mod.list_alerts(conn, ids=ids) if ids else []
 
 
 _REFRESHED = ("url", "kind", "description", "operator", "state", "public_key", "mmd")

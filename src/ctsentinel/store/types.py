@@ -66,6 +66,8 @@ class FindingLike(Protocol):
     def severity(self) -> Severity: ...
     @property
     def matched(self) -> Sequence[str]: ...
+    @property
+    def findings(self) -> Sequence[str]: ...  # a ca_policy finding's flags; empty for the others
 
 
 @dataclass
@@ -102,6 +104,9 @@ class StoredEntry:
     record: CertRecord
     cert_der: bytes | None  # kept only for stored (matching) certificates
     findings: list[FindingLike] = field(default_factory=list)
+    lint: bool = False  # queue it for the linter (a CA watch asks)
+    revocation: bool = False  # check its revocation status even if no alert asks
+    issuer_der: bytes | None = None  # a candidate issuer certificate (the first of the chain the log served)
 
 
 @dataclass

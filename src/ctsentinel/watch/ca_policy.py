@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from ctsentinel.certs.record import CertRecord
+from ctsentinel.watch.finding import Finding, Reason
 from ctsentinel.watch.policy import IssuerSpec, organizations
 from ctsentinel.watch.public_suffix import is_internal_name
 from ctsentinel.watch.reserved import is_reserved_text
@@ -42,6 +43,48 @@ class CaFlag(StrEnum):
 
 
 ALL_FLAGS: tuple[CaFlag, ...] = tuple(CaFlag)  # a [[ca_watch]] without `flag` watches them all
+
+
+class RevocationScope(StrEnum):
+    """Whose revocation status a CA watch wants checked (besides every alert's, which is always checked)."""
+
+    ALERTS = "alerts"  # only the certificates it alerted on (the default)
+    ALL = "all"  # every certificate its CAs issue
+
+
+class LintHit(Protocol):
+    """A linter error as the policy needs it (oversight.lint.LintFinding has these)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def where(self) -> str: ...  # the linter's node path, e.g. "certificate.tbsCertificate...dNSName"
+
+
+@dataclass(frozen=True, slots=True)
+class LintIgnore:
+    """A lint error code a CA watch does not count, everywhere or only in one certificate field.
+
+    Written "<code>" or "<code>@<field>", the field being the last element of the linter's node path: e.g.
+    "cabf.internal_domain_name@uniformResourceIdentifier" ignores internal names in CRL and OCSP URLs
+    while an internal name in the subjectAltName (field dNSName) still counts.
+    """
+
+    code: str
+    field: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LintIgnore:
+        code, at, where = text.strip().partition("@")
+        if not code or any(c.isspace() for c in code) or (at and (not where or "." in where)):
+            raise ValueError(f"{text!r} is not a lint code, or a code @ a field name")
+        return cls(code, where or None)
+
+    def covers(self, code: str, where: str) -> bool:
+        return code == self.code and (self.field is None or where.rsplit(".", 1)[-1] == self.field)
+
+    def __str__(self) -> str:
+        return f"{self.code}@{self.field}" if self.field else self.code
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +124,10 @@ class CaWatchSpec(Protocol):
     def every_ca(self) -> bool: ...  # issuers = ["*"]
     @property
     def flags(self) -> Sequence[CaFlag]: ...
+    @property
+    def ignore_lint(self) -> Sequence[LintIgnore]: ...
+    @property
+    def revocation(self) -> RevocationScope: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +139,8 @@ class CaWatch:
     issuer_organizations: frozenset[str]
     every_ca: bool
     flags: frozenset[CaFlag]
+    ignore_lint: tuple[LintIgnore, ...] = ()
+    revocation: RevocationScope = RevocationScope.ALERTS
 
     @classmethod
     def build(cls, spec: CaWatchSpec) -> CaWatch:
@@ -101,7 +150,14 @@ class CaWatch:
             issuer_organizations=frozenset(i.organization.casefold() for i in spec.issuers if i.organization),
             every_ca=spec.every_ca,
             flags=frozenset(spec.flags or ALL_FLAGS),
+            ignore_lint=tuple(spec.ignore_lint),
+            revocation=spec.revocation,
         )
+
+    def counts(self, hit: str | LintHit) -> bool:
+        """Whether a lint error counts for this watch (a bare code is one found in no particular field)."""
+        code, where = (hit, "") if isinstance(hit, str) else (hit.code, hit.where)
+        return not any(rule.covers(code, where) for rule in self.ignore_lint)
 
     def selects(self, record: CertRecord, issuer_orgs: frozenset[str]) -> bool:
         return (
@@ -151,6 +207,11 @@ class CaPolicy:
     def __bool__(self) -> bool:
         return bool(self._watches)
 
+    @property
+    def by_key(self) -> bool:
+        """Some CA watch selects CAs by key hash, so a final certificate's verified issuer key is needed."""
+        return any(w.issuer_hashes for w in self._watches)
+
     def watching(self, record: CertRecord) -> tuple[CaWatch, ...]:
         """The CA watches whose CAs issued `record`: each keeps the certificate, flagged or not."""
         if not self._watches:
@@ -158,15 +219,16 @@ class CaPolicy:
         orgs = self._organizations(record.issuer)
         return tuple(w for w in self._watches if w.selects(record, orgs))
 
-    def check(self, record: CertRecord, lint_errors: Sequence[str] = ()) -> list[CaPolicyFinding]:
+    def check(self, record: CertRecord, lint_errors: Sequence[str | LintHit] = ()) -> list[CaPolicyFinding]:
         """One finding per watching CA watch whose flags `record` trips, in config order.
 
-        `lint_errors` are the codes of the linter's errors for the certificate, where it was linted.
+        `lint_errors` are the linter's errors for the certificate (or just their codes), where it was
+        linted; each CA watch leaves out those its `ignore_lint` covers.
         """
         return self.judge(record, self.watching(record), lint_errors)
 
     def judge(
-        self, record: CertRecord, watches: Sequence[CaWatch], lint_errors: Sequence[str] = ()
+        self, record: CertRecord, watches: Sequence[CaWatch], lint_errors: Sequence[str | LintHit] = ()
     ) -> list[CaPolicyFinding]:
         """check() for the CA watches `watching` already found, so the caller selects only once."""
         if not watches:
@@ -175,25 +237,40 @@ class CaPolicy:
         tripped = cheap_flags(record, wanted)
         if not tripped and not lint_errors:
             return []  # most certificates: nothing to report
-        lint = tuple(TrippedFlag(CaFlag.LINT_ERROR, code) for code in sorted(set(lint_errors)))
         findings = []
         for watch in watches:
             # In the order CaFlag declares them, lint codes last and sorted.
             hits = [TrippedFlag(flag) for flag in sorted(tripped & watch.flags, key=_FLAG_ORDER.__getitem__)]
-            if CaFlag.LINT_ERROR in watch.flags:
-                hits.extend(lint)
+            if CaFlag.LINT_ERROR in watch.flags and lint_errors:
+                codes = {h if isinstance(h, str) else h.code for h in lint_errors if watch.counts(h)}
+                hits.extend(TrippedFlag(CaFlag.LINT_ERROR, code) for code in sorted(codes))
             if hits:
                 findings.append(CaPolicyFinding(watch.name, tuple(hits)))
         return findings
+
+    def verdict(self, record: CertRecord) -> CaVerdict | None:
+        """What the CA watches make of `record` on the hot path (cheap flags only); None when no CA watch
+        watches its CA. The decode workers call this for every certificate."""
+        watches = self.watching(record)
+        if not watches:
+            return None
+        found = self.judge(record, watches)
+        return CaVerdict(
+            findings=tuple(as_finding(record, f) for f in found),
+            lint=self.wants_lint(watches, found),
+            revocation=any(w.revocation is RevocationScope.ALL for w in watches),
+        )
+
+    def findings(self, record: CertRecord, lint_errors: Sequence[str | LintHit] = ()) -> list[Finding]:
+        """check() as the Findings the store keeps (reason ca_policy), e.g. once the linter has spoken."""
+        return [as_finding(record, f) for f in self.check(record, lint_errors)]
 
     @staticmethod
     def wants_lint(watches: Sequence[CaWatch], findings: Sequence[CaPolicyFinding]) -> bool:
         """Whether to lint the certificate: for a CA watch with lint_error that names its CAs (they are
         few), or that has flagged the certificate already (flagged ones are few under "*")."""
         flagged = {f.ca_watch for f in findings}
-        return any(
-            CaFlag.LINT_ERROR in w.flags and (not w.every_ca or w.name in flagged) for w in watches
-        )
+        return any(CaFlag.LINT_ERROR in w.flags and (not w.every_ca or w.name in flagged) for w in watches)
 
     def _organizations(self, issuer: str | None) -> frozenset[str]:
         if not issuer:
@@ -204,3 +281,26 @@ class CaPolicy:
                 self._issuer_orgs.clear()
             cached = self._issuer_orgs[issuer] = organizations(issuer)
         return cached
+
+
+@dataclass(frozen=True, slots=True)
+class CaVerdict:
+    """What the CA watches make of one certificate of a CA they watch: it is stored in any case."""
+
+    findings: tuple[Finding, ...]  # reason ca_policy, one per CA watch whose cheap flags it trips
+    lint: bool  # to be linted (CaPolicy.wants_lint)
+    revocation: bool  # a CA watch wants the revocation status of every certificate of its CAs
+
+
+def as_finding(record: CertRecord, found: CaPolicyFinding) -> Finding:
+    """A CA watch's finding as the alert it makes: `matched` holds the identifiers behind the flags (the
+    addresses, the internal names); `findings` the flags."""
+    flags = {t.flag for t in found.tripped}
+    matched: list[str] = []
+    if CaFlag.IP_ADDRESS in flags:
+        matched.extend(record.ip_addresses)
+    elif CaFlag.RESERVED_IP in flags:
+        matched.extend(text for text in record.ip_addresses if is_reserved_text(text))
+    if CaFlag.INTERNAL_NAME in flags:
+        matched.extend(name for name in record.dns_names if is_internal_name(name))
+    return Finding(found.ca_watch, Reason.CA_POLICY, found.severity, tuple(matched), found.findings)

@@ -1,4 +1,4 @@
-"""A Finding: one watch matched one certificate, and what the policy says about it."""
+"""A Finding: one watch (or CA watch) matched one certificate, and what the policy says about it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class Reason(StrEnum):
     UNAUTHORIZED_KEY = "unauthorized_key"
     MALFORMED = "malformed"
     AUTHORIZED = "authorized"
+    CA_POLICY = "ca_policy"  # a [[ca_watch]]'s CA issued a certificate that trips one of its flags
 
     @property
     def severity(self) -> Severity:
@@ -24,6 +25,7 @@ _SEVERITY_OF = {
     Reason.UNAUTHORIZED_KEY: Severity.HIGH,
     Reason.MALFORMED: Severity.HIGH,
     Reason.AUTHORIZED: Severity.NONE,
+    Reason.CA_POLICY: Severity.HIGH,
 }
 
 
@@ -33,6 +35,8 @@ class Finding:
     reason: Reason
     severity: Severity
     matched: tuple[str, ...]  # the watched names/addresses as the certificate wrote them
+    # ca_policy: the flags tripped ("ip_address", "lint_error:<code>", ...), the alert JSON's `findings`
+    findings: tuple[str, ...] = ()
 
     @property
     def is_alert(self) -> bool:

@@ -25,7 +25,7 @@ from ctsentinel.store.errors import StoreError
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-HEAD = "0003_legacy_fence"  # the newest revision in versions/ (a test holds the two together)
+HEAD = "0004_oversight"  # the newest revision in versions/ (a test holds the two together)
 _BEFORE_ALEMBIC = {1: "0001_initial", 2: "0002_deliveries"}  # schema_version -> the same schema's revision
 
 
