@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,63 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.startswith(f"ctsentinel: {junk}: cannot read the certificate") and err.count("\n") == 1
     assert config.read_text() == CONFIG
+
+
+# -- rewriting the config safely ---------------------------------------------------------------------------
+
+
+def _authorize(config: Path, pem: Path) -> None:
+    assert main(["-c", str(config), "authorize", "--watch", "cloudflare-dns", str(pem)]) == 0
+
+
+def test_authorize_keeps_the_config_mode_and_owner(tmp_path: Path) -> None:
+    """The config holds secrets (a webhook URL, an SMTP password): a 0600 file stays 0600, and a file
+    owned by the service's user stays that user's when root edits it."""
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text(CONFIG)
+    config.chmod(0o600)
+    owner = (os.getuid(), os.getgid())
+    if os.geteuid() == 0:
+        owner = (65534, 65534)  # nobody: root edits the service user's file
+        os.chown(config, *owner)
+    pem, digest = ca_pem(tmp_path, "CA")
+    previous = os.umask(0o022)
+    try:
+        _authorize(config, pem)
+    finally:
+        os.umask(previous)
+    after = config.stat()
+    assert (stat.S_IMODE(after.st_mode), after.st_uid, after.st_gid) == (0o600, *owner)
+    assert digest in config.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ca.pem", "ctsentinel.toml"]  # no temp file left
+
+
+def test_authorize_follows_a_symlinked_config(tmp_path: Path) -> None:
+    """A config that is a symlink (into /etc/ctsentinel, a secrets mount) stays a symlink: its target is
+    rewritten, in the target's folder."""
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    target = real_dir / "ctsentinel.toml"
+    target.write_text(CONFIG)
+    target.chmod(0o640)
+    link = tmp_path / "ctsentinel.toml"
+    link.symlink_to(target)
+    pem, digest = ca_pem(tmp_path, "CA")
+    _authorize(link, pem)
+    assert link.is_symlink() and link.resolve() == target
+    assert digest in target.read_text() and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in real_dir.iterdir()] == ["ctsentinel.toml"]
+
+
+def test_authorize_does_not_write_through_a_planted_temp_file(tmp_path: Path) -> None:
+    """Whoever can write to the config's folder must not choose where the new config is written: a
+    symlink planted at a guessable temporary name is neither written through nor renamed over the config."""
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text(CONFIG)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "ctsentinel.toml.tmp").symlink_to(victim)
+    pem, digest = ca_pem(tmp_path, "CA")
+    _authorize(config, pem)
+    assert victim.read_text() == "precious\n"
+    assert not config.is_symlink() and digest in config.read_text()

@@ -8,9 +8,12 @@ the user's comments and layout survive. The edited config is validated before it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
+import stat
+import tempfile
 from pathlib import Path
 
 import tomlkit
@@ -62,6 +65,57 @@ def _comment(label: str) -> str:
     return safe_text(label).replace("\n", " ")[:120]
 
 
+def rewrite(path: Path, data: bytes) -> None:
+    """Replace the file at `path` (its target, if it is a symlink) by `data` atomically, keeping its mode
+    and, as far as we may, its owner and group.
+
+    The config holds secrets (a webhook URL, an SMTP password), and its folder may be writable by others
+    than its owner: the new text goes to a temporary file that mkstemp creates in the same folder under an
+    unpredictable name (O_EXCL, mode 0600, so nothing planted there is written through) and is given the
+    config's mode and owner before anything is written into it; then it is renamed over the config. A
+    reader sees the old config or the new one, never a part, and never a more readable one.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        before = target.stat()
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot rewrite the config: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as file:
+            _take_owner(file.fileno(), before)
+            os.fchmod(file.fileno(), stat.S_IMODE(before.st_mode))
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise UserError(f"{path}: cannot rewrite the config: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):  # the rename itself survives a crash only once the folder is synced
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def _take_owner(fd: int, before: os.stat_result) -> None:
+    """Give the new file the old one's owner and group; a user who is not root may only keep the group
+    (and only a group of theirs), and then the file becomes theirs, as an editor's save would."""
+    for uid, gid in ((before.st_uid, before.st_gid), (-1, before.st_gid)):
+        try:
+            os.fchown(fd, uid, gid)
+            return
+        except PermissionError:
+            continue
+
+
 def run(args: argparse.Namespace) -> int:
     config_path = Path(args.config)
     try:
@@ -95,9 +149,7 @@ def run(args: argparse.Namespace) -> int:
     new_text = tomlkit.dumps(document)
     parse_config(new_text, config_path)  # what we write must load
     if added and not args.dry_run:
-        temporary = config_path.with_name(config_path.name + ".tmp")
-        temporary.write_text(new_text, encoding="utf-8")
-        os.replace(temporary, config_path)
+        rewrite(config_path, new_text.encode("utf-8"))
     for value, label in added:
         verb = "would add" if args.dry_run else "added"
         print(f"{verb} to [[watch]] {safe_text(args.watch)} {key}: {value}  ({safe_text(label)})")
