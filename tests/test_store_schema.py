@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 
+from ctsentinel.cli import main
 from ctsentinel.store import Store, StoreError, migrations
 from ctsentinel.store.engine import make_engine
 
@@ -174,3 +178,40 @@ def test_password_is_not_shown() -> None:
     with pytest.raises(StoreError) as err:
         Store.open("postgresql://monitor:s3cret@127.0.0.1:1/ct")
     assert "s3cret" not in str(err.value) and "monitor:***@127.0.0.1" in str(err.value)
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)  # the usual umask, under which files are created 0644
+    yield
+    os.umask(previous)
+
+
+def _modes(db: Path) -> dict[str, int]:
+    return {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+        if path.exists()
+    }
+
+
+def test_a_new_database_is_private(tmp_path: Path, umask_022: None) -> None:
+    """The database holds every alert and the outbox's payloads: created 0600, and so are its -wal and
+    -shm (SQLite gives them the database's mode)."""
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text('database = "sqlite:///ct.db"\n')
+    assert main(["-c", str(config), "alerts"]) == 0  # opens (creates) the database
+    db = tmp_path / "ct.db"
+    assert _modes(db) == {"ct.db": 0o600}
+    with Store.open(str(db)) as store:
+        store.sync_logs([])
+        assert _modes(db) == {"ct.db": 0o600, "ct.db-wal": 0o600, "ct.db-shm": 0o600}
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path, umask_022: None) -> None:
+    db = tmp_path / "ct.db"
+    Store.open(str(db)).close()
+    db.chmod(0o640)  # shared with a reporting group on purpose
+    with Store.open(str(db)) as store:
+        store.sync_logs([])
+        assert _modes(db) == {"ct.db": 0o640, "ct.db-wal": 0o640, "ct.db-shm": 0o640}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -46,6 +48,8 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one connection, or every checkout is a new empty database
             kwargs["connect_args"] = {"check_same_thread": False}
+        elif parsed.get_backend_name() == "sqlite" and not parsed.query:
+            _create_private(parsed.database)
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise StoreError(f"database {display_url(url)!r}: {_first_line(exc)}") from None
@@ -54,6 +58,18 @@ def make_engine(url: str) -> Engine:
     elif engine.dialect.name != "postgresql":
         raise StoreError(f"database {display_url(url)!r}: only sqlite and postgresql are supported")
     return engine
+
+
+def _create_private(path: str | None) -> None:
+    """Create a missing SQLite file 0600 (an empty file is an empty database). The database holds every
+    alert and the outbox's payloads; SQLite would create it under the umask (0644, world-readable), and
+    gives its -wal and -shm files the database's own mode. An existing file's mode is the owner's choice
+    and is left alone."""
+    if not path:
+        return
+    # It exists, or its folder does not (SQLite's own open then says what is wrong).
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
 
 
 def _tune_sqlite(engine: Engine) -> None:
