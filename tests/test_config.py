@@ -152,3 +152,57 @@ def test_bad_ca_watch_is_one_precise_line(tmp_path: Path, change: tuple[str, str
     with pytest.raises(ConfigError) as caught:
         parse_config(text, tmp_path / "c.toml")
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+NUMBERS = [
+    ("[logs]", "poll_interval"),
+    ("[logs]", "refresh_interval"),
+    ("[logs]", "requests_per_second"),
+    ("[monitor]", "deliver_timeout"),
+    ("[monitor]", "max_lag"),
+]
+CHANNEL_NUMBERS = [
+    ('kind = "webhook"\nurl = "http://127.0.0.1:9/hook"', "timeout"),
+    ('kind = "email"\nhost = "h"\nfrom = "a@b.c"\nto = "d@e.f"', "timeout"),
+    ('kind = "exec"\ncommand = "/bin/true"', "timeout"),
+    ('kind = "stdout"', "retry_base"),
+    ('kind = "stdout"', "retry_cap"),
+]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-nan"])
+@pytest.mark.parametrize(("table", "key"), NUMBERS)
+def test_numbers_must_be_finite(tmp_path: Path, table: str, key: str, value: str) -> None:
+    """TOML has nan and inf: a nan requests_per_second turned rate limiting off and a nan poll_interval
+    made a busy loop. Every number is refused unless finite, in one line naming the key."""
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text(f"{table}\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    shown = format(float(value), "g")  # -nan is shown as nan
+    assert str(caught.value) == f"{config.resolve()}: {table}: {key} must be a finite number, not {shown}"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize(("table", "key"), CHANNEL_NUMBERS)
+def test_channel_numbers_must_be_finite(tmp_path: Path, table: str, key: str, value: str) -> None:
+    from ctsentinel.errors import UserError
+    from ctsentinel.notify import build_channels
+
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text(f"[[notify]]\n{table}\n{key} = {value}\n")
+    with pytest.raises(UserError) as caught:
+        build_channels(load_config(config).notify)
+    assert str(caught.value).endswith(f": {key} must be a finite number, not {value}")
+    assert str(caught.value).startswith("[[notify]] #1 ") and "\n" not in str(caught.value)
+
+
+def test_run_refuses_a_nan_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ctsentinel.cli import main
+
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text('[logs]\nlist = "nowhere.json"\npoll_interval = nan\n')
+    assert main(["-c", str(config), "run", "--once"]) == 1
+    assert capsys.readouterr().err == (
+        f"ctsentinel: {config.resolve()}: [logs]: poll_interval must be a finite number, not nan\n"
+    )

@@ -8,6 +8,7 @@ project exists to prevent.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -108,6 +109,9 @@ class _Reader:
 
     def number(self, key: str, default: float, minimum: float = 0.0) -> float:
         value = float(self._take(key, (int, float), "a number", default))
+        # TOML has nan and inf: a nan passes every comparison (rate limits off, a busy poll loop).
+        if not math.isfinite(value):
+            self.fail(f"{key} must be a finite number, not {value:g}")
         if value < minimum:
             self.fail(f"{key} must be at least {minimum:g}")
         return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,8 @@ class Options:
 
     def number(self, key: str, default: float, minimum: float = 0.0) -> float:
         value = float(self._take(key, (int, float), "a number", False, default))
+        if not math.isfinite(value):  # TOML has nan and inf; a nan passes every comparison
+            raise self.fail(f"{key} must be a finite number, not {value:g}")
         if value < minimum:
             raise self.fail(f"{key} must be at least {minimum:g}")
         return value
