@@ -34,6 +34,8 @@ TABLES = {
     "lint_reports",
     "lint_findings",
     "revocations",
+    "log_leases",
+    "log_ranges",
 }
 
 

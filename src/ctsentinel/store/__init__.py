@@ -1,7 +1,8 @@
 """Persistence (SQLAlchemy Core): logs, tree heads, positions, deduplicated certificates, alerts, search,
 and the outbox of their deliveries."""
 
-from ctsentinel.store.errors import StoreError
+from ctsentinel.store.errors import LeaseLost, StoreError
+from ctsentinel.store.leases import OWN_BACKLOG, Held, LeaseInfo, Leases, RangeClaim, RangeTarget
 from ctsentinel.store.lint import LintDue, LintResult, StoredLint, StoredLintFinding
 from ctsentinel.store.models import (
     Alert,
@@ -27,9 +28,17 @@ from ctsentinel.store.revocations import (
 )
 from ctsentinel.store.search import Query, QueryError, QueryKind, parse_query
 from ctsentinel.store.store import Store
-from ctsentinel.store.types import CommitBatch, LogState, StoredEntry
+from ctsentinel.store.types import CommitBatch, Fence, LogState, StoredEntry
 
 __all__ = [
+    "OWN_BACKLOG",
+    "Fence",
+    "Held",
+    "LeaseInfo",
+    "LeaseLost",
+    "Leases",
+    "RangeClaim",
+    "RangeTarget",
     "Alert",
     "AlertDelivery",
     "CertificateDetails",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, LargeBinary, Table
+from sqlalchemy import Connection, LargeBinary, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ctsentinel.store.errors import StoreError
@@ -23,6 +23,16 @@ def upsert(
     row's columns and `excluded` (the row that was not inserted)."""
     stmt = _on_conflict(conn, table).values(**row)
     conn.execute(stmt.on_conflict_do_update(index_elements=list(conflict), set_=dict(update(stmt.excluded))))
+
+
+def serialize_on(conn: Connection, keys: Iterable[str]) -> None:
+    """Hold a transaction-scoped lock on each key (PostgreSQL advisory locks, taken in sorted order so two
+    transactions cannot deadlock on them): what two processes check-then-insert under the same key is
+    done one after the other. SQLite's write transaction already excludes every other writer."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 def _on_conflict(conn: Connection, table: Table) -> Any:

@@ -258,4 +258,39 @@ revocations = Table(
     Column("next_check_at", DateTime(timezone=True)),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Index("ix_revocations_due", "next_check_at"),
+
+# Leases (leases.py): which process works a log, and which works each range of a long backlog. `token`
+# grows by one at every claim; a commit carries the token it was claimed with and is refused once a
+# successor holds a larger one (fencing), so a process paused past its lease can never commit.
+log_leases = Table(
+    "log_leases",
+    metadata,
+    Column("log", Integer, ForeignKey("logs.id"), primary_key=True, autoincrement=False),
+    Column("holder", Text),  # "host:pid:nonce" of the process working the log; null when free
+    Column("token", BigInteger, nullable=False, default=0),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("claimed_at", DateTime(timezone=True)),
+)
+
+# Ranges of a log proven independently against one verified head (`target_*`): the log's own backlog
+# (watch = "") or a rescan for one watch added later (`backfill --watch`). `compact_range` is the range at
+# `position`; the log's position advances over the contiguous prefix of committed entries.
+log_ranges = Table(
+    "log_ranges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("log", Integer, ForeignKey("logs.id"), nullable=False),
+    Column("watch", Text, nullable=False, default=""),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("compact_range", LargeBinary),
+    Column("target_size", BigInteger, nullable=False),
+    Column("target_timestamp", BigInteger, nullable=False),
+    Column("target_root", LargeBinary, nullable=False),
+    Column("holder", Text),
+    Column("token", BigInteger, nullable=False, default=0),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("log", "watch", "start", name="uq_log_ranges_log_watch_start"),
 )

@@ -17,12 +17,14 @@ from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.store import alerts as alerts_mod
 from ctsentinel.store import lint as lint_mod
 from ctsentinel.store import revocations as revocations_mod
+from ctsentinel.store import leases as leases_mod
 from ctsentinel.store import search as search_mod
 from ctsentinel.store.database import Database, aware
-from ctsentinel.store.dialect import bulk_insert_tuples, upsert
+from ctsentinel.store.dialect import bulk_insert_tuples, serialize_on, upsert
 from ctsentinel.store.engine import display_url, make_engine
 from ctsentinel.store.errors import StoreError
 from ctsentinel.store.lint import LintDue, LintResult, StoredLint
+from ctsentinel.store.keys import issuance_key
 from ctsentinel.store.migrations import migrate
 from ctsentinel.store.models import Alert, MisbehaviourRecord, SearchResult, StoredTreeHead
 from ctsentinel.store.outbox import Outbox, OutboxEvent, Route, enqueue_alert_events, enqueue_alerts
@@ -71,6 +73,8 @@ class Store:
         self._db = db
         # The deliveries of alerts are queued by commit_batch; the outbox's own calls drain them.
         self.outbox = Outbox(db)
+        # Which process works which log and range, when several share the database.
+        self.leases = leases_mod.Leases(db)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -223,14 +227,23 @@ class Store:
             raise StoreError(f"batch [{batch.start}, {batch.end}): end before start")
         _check_range(batch.compact_range, batch.end, f"batch [{batch.start}, {batch.end})")
         now = _now()
+        fence = batch.fence
         with self._db.write() as conn:
             row = conn.execute(
                 select(logs.c.id, logs.c.url, logs.c.position).where(logs.c.log_id == batch.log_id)
             ).first()
             if row is None:
                 raise StoreError(f"log {batch.log_id.hex()}: not in the store (sync_logs first)")
-            if row.position != batch.start:
-                where = "not started" if row.position is None else f"at position {row.position}"
+            # Under a lease the lease is checked first, in this transaction (leases.py: fencing).
+            ranged = None
+            position = row.position
+            if fence is not None and fence.range_id is not None:
+                ranged = leases_mod.fenced_range(conn, row.url, fence)
+                position = ranged.position
+            elif fence is not None:
+                leases_mod.check_log_fence(conn, row.id, row.url, fence)
+            if position != batch.start:
+                where = "not started" if position is None else f"at position {position}"
                 raise StoreError(
                     f"log {row.url}: batch [{batch.start}, {batch.end}) refused: the log is {where}; "
                     "nothing committed"
@@ -242,7 +255,11 @@ class Store:
                 )
             rows = BatchRows(row.id, batch.start, batch.end, batch.entries, now)
             bulk_insert_tuples(conn, certificates, CERT_COLUMNS, rows.certificates, ["sha256"])
-            if rows.entries:
+            rescan = ranged is not None and ranged.watch != leases_mod.OWN_BACKLOG
+            if rows.entries and rescan:
+                # A rescan for one watch passes entries already stored for other watches.
+                bulk_insert_tuples(conn, log_entries, ENTRY_COLUMNS, rows.entries, ["log", "idx"])
+            elif rows.entries:
                 try:
                     bulk_insert_tuples(conn, log_entries, ENTRY_COLUMNS, rows.entries)
                 except IntegrityError:
@@ -257,9 +274,15 @@ class Store:
             )
             lint_mod.queue(conn, rows.lint, now)
             revocations_mod.request_checks(conn, rows.revocation, now)
+            # One issuance seen by two processes at once (a precertificate here, its certificate in another
+            # log): one alert, not two.
+            serialize_on(conn, (issuance_key(e.record) for e in rows.with_findings))
             touched = alerts_mod.write_findings(conn, rows.with_findings, now)
             enqueue_alerts(conn, touched, routes, now)
             self._put_head(conn, row.id, batch.head, True)
+            if ranged is not None:
+                leases_mod.range_committed(conn, ranged, batch.end, batch.compact_range, now)
+                return
             moved = conn.execute(
                 update(logs)
                 .where(logs.c.id == row.id, logs.c.position == batch.start)

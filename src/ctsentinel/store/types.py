@@ -109,6 +109,16 @@ class StoredEntry:
     issuer_der: bytes | None = None  # a candidate issuer certificate (the first of the chain the log served)
 
 
+@dataclass(frozen=True)
+class Fence:
+    """The lease a batch was worked under: the commit is refused unless `holder` still holds it with this
+    `token` (a successor's claim raised the token). `range_id` names a range lease; None the log's lease."""
+
+    holder: str
+    token: int
+    range_id: int | None = None
+
+
 @dataclass
 class CommitBatch:
     log_id: bytes
@@ -117,3 +127,4 @@ class CommitBatch:
     compact_range: bytes  # CompactRange.to_bytes() at `end`
     head: TreeHeadLike  # the verified head that proved the range
     entries: Sequence[StoredEntry]  # only those that matter; indices within [start, end)
+    fence: Fence | None = None  # the lease it was worked under; None: a process that holds no leases

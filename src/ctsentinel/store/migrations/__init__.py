@@ -25,12 +25,17 @@ from ctsentinel.store.errors import StoreError
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-HEAD = "0004_oversight"  # the newest revision in versions/ (a test holds the two together)
+HEAD = "0005_leases"  # the newest revision in versions/ (a test holds the two together)
+_MIGRATION_LOCK = 0x63747365  # "ctse": the advisory lock migrations are run under on PostgreSQL
 _BEFORE_ALEMBIC = {1: "0001_initial", 2: "0002_deliveries"}  # schema_version -> the same schema's revision
 
 
 def migrate(conn: Connection, where: str) -> None:
     """Bring the database up to HEAD inside the caller's transaction; `where` names it in errors."""
+    if conn.dialect.name == "postgresql":
+        # Several processes may open a new database at once: one migrates, the others wait and then find
+        # it up to date. (SQLite's write transaction already holds the only write lock.)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     inspector = inspect(conn)
     if inspector.has_table("alembic_version"):
         current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
