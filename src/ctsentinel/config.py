@@ -312,6 +312,9 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
     keep = reader.string("store", "matched")
     deliver_timeout = reader.number("deliver_timeout", 30.0)
     max_lag = reader.number("max_lag", 3600.0)
+    lease_seconds = reader.number("lease_seconds", 30.0, minimum=0.5)
+    range_entries = reader.integer("range_entries", 1_000_000, minimum=1)
+    range_workers = reader.integer("range_workers", 2, minimum=0)
     if keep not in tuple(Keep):
         reader.fail(f'store must be "matched" or "all", not {keep!r}')
     reader.done()
@@ -321,6 +324,9 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
         store=Keep(keep),
         deliver_timeout=deliver_timeout,
         max_lag=max_lag,
+        lease_seconds=lease_seconds,
+        range_entries=range_entries,
+        range_workers=range_workers,
     )
 
 

@@ -25,6 +25,7 @@ from ctsentinel.monitor.decode_pool import Matcher, PolicyCheck
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.pipeline import Monitor, RunReport, log_label
 from ctsentinel.notify import Notifier, leftover_lines
+from ctsentinel.store.runlock import exclusive_run
 from ctsentinel.terminal import safe_text
 from ctsentinel.timefmt import duration
 from ctsentinel.watch import Watchlist
@@ -95,6 +96,11 @@ def _notifier(config: Config, gateway: StoreGateway) -> Notifier:
 
 
 async def _monitor(config: Config, *, once: bool) -> RunReport:
+    with exclusive_run(config.database) as exclusive:
+        return await _monitor_alone(config, once=once, exclusive=exclusive)
+
+
+async def _monitor_alone(config: Config, *, once: bool, exclusive: bool) -> RunReport:
     matcher = _matcher(config)
     async with StoreGateway.open(config.database) as gateway:
         notifier = _notifier(config, gateway)
@@ -107,6 +113,7 @@ async def _monitor(config: Config, *, once: bool) -> RunReport:
             once=once,
             warn=_warn,
             policy=_policy(config),
+            exclusive=exclusive,
         )
         hangup = None if once else asyncio.Event()
         with _signals(monitor, hangup):

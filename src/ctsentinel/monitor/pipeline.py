@@ -23,18 +23,21 @@ from typing import Protocol, TextIO
 
 from ctsentinel.errors import Error, UserError
 from ctsentinel.logs.budget import LogBudget
+from ctsentinel.logs.client import LogClient
 from ctsentinel.logs.factory import make_client
 from ctsentinel.logs.http import HttpClient
 from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
 from ctsentinel.monitor.decode_pool import DecodePool, Matcher, PolicyCheck
 from ctsentinel.monitor.gateway import StoreGateway
+from ctsentinel.monitor.leases import LeaseKeeper
 from ctsentinel.monitor.progress import Progress
+from ctsentinel.monitor.ranges import RangeRunner, split
 from ctsentinel.monitor.settings import Keep, LogsSettings, MonitorSettings
 from ctsentinel.monitor.verify import Misbehaviour
 from ctsentinel.monitor.worker import LogWorker, WorkerResult, now, sleep_or_stop
 from ctsentinel.notify import Notifier, misbehaviour_event
 from ctsentinel.retry import Backoff, Jitter
-from ctsentinel.store import PendingDelivery, StoredEntry, StoreError
+from ctsentinel.store import LeaseLost, PendingDelivery, RangeClaim, StoredEntry, StoreError
 from ctsentinel.watch.severity import Severity
 
 _ONCE_TRIES = 3  # --once: attempts per log (each with the HTTP client's own retries) before giving up
@@ -100,6 +103,9 @@ class _Attempts:
     failures: int = 0  # in a row
     polled: bool = False  # the tree head has been read (--once reads it once: the target of the run)
     reload: bool = True  # resume from the store first (at the start, and after any failure)
+    last_poll: float = 0.0  # when the tree head was last read (monotonic)
+    waiting: bool = False  # the backlog is being worked in ranges: look again soon
+    seen_target: int | None = None  # --once, while another process works the log: the head it verified
 
 
 def _failure_message(exc: Exception) -> str:
@@ -131,6 +137,7 @@ class Monitor:
         progress_stream: TextIO | None = None,
         policy: PolicyCheck | None = None,
         companions: Sequence[Companion] = (),
+        exclusive: bool = False,
     ) -> None:
         self.logs = logs
         self.settings = settings
@@ -150,15 +157,23 @@ class Monitor:
         self._tasks: dict[bytes, tuple[LogWorker, asyncio.Task[None]]] = {}
         self._sender: asyncio.Task[None] | None = None
         self._refresh_now = asyncio.Event()  # new settings changed the log selection
+        # Leases: which logs and ranges this process works when several share the database.
+        self.leases = LeaseKeeper(gateway.store, settings.lease_seconds, warn=warn)
+        self._clients: dict[bytes, tuple[LogInfo, LogClient]] = {}
+        self._exclusive = exclusive  # the only process on the database (SQLite's lock is held)
+        self._ranges: RangeRunner | None = None
 
     # --- the run -----------------------------------------------------------------------------------------
 
     async def run(self) -> RunReport:
         """--once: until every log reached the tree head it saw at the start; otherwise until interrupted."""
+        if self._exclusive:
+            await self.leases.reset()
         self._pool = pool = DecodePool(
             self.settings.decode_processes, self._matcher, self._keep_all(), self._policy
         )
         drawer = asyncio.create_task(self._draw())
+        renewer = asyncio.create_task(self.leases.run(self.stop))
         watchdog = None
         if not self.once:
             self._sender = asyncio.create_task(self.notifier.run(self.stop))
@@ -177,7 +192,7 @@ class Monitor:
             if self.once and not self.report.interrupted:
                 self.report.undelivered = await self.notifier.drain(self.settings.deliver_timeout)
         finally:
-            await self._shut_down(drawer, watchdog)
+            await self._shut_down(drawer, watchdog, renewer)
             pool.close(wait=False)
         self.report.results = [worker.result for worker, _ in self._tasks.values()]
         return self.report
@@ -190,10 +205,20 @@ class Monitor:
         await self.gateway.call(self.gateway.store.sync_logs, infos)
         self._start_workers(infos, http, pool)
         refresher = None if self.once else asyncio.create_task(self._refresh(source, http, pool))
+        self._ranges = RangeRunner(
+            self.leases,
+            lambda: list(self._clients),
+            self._range_worker,
+            slots=self.settings.range_workers,
+            stop=self.stop,
+            on_misbehaviour=self._misbehaved,
+            on_failure=lambda worker, exc: self._failed(worker, _failure_message(exc)),
+        )
+        ranges = asyncio.create_task(self._ranges.run(self._all_done))
         try:
             await self._wait()
         finally:
-            await _cancel(refresher)
+            await _cancel(refresher, ranges)
 
     async def _finish_companions(self, services: RunServices) -> None:
         """--once: each companion's due work, unless the run is interrupted meanwhile."""
@@ -222,12 +247,17 @@ class Monitor:
             await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
 
-    async def _shut_down(self, drawer: asyncio.Task[None], watchdog: asyncio.Task[None] | None) -> None:
-        """The workers first (a commit in flight completes), then the sender and its channels, then the
-        last progress lines."""
+    async def _shut_down(
+        self, drawer: asyncio.Task[None], watchdog: asyncio.Task[None] | None, renewer: asyncio.Task[None]
+    ) -> None:
+        """The workers first (a commit in flight completes), then the leases are given back, then the
+        sender and its channels, then the last progress lines."""
         await _cancel(*(task for _, task in self._tasks.values()))
         self.stop.set()
-        await _cancel(watchdog, *self._companion_tasks)
+        await _cancel(watchdog, renewer, *self._companion_tasks)
+        await self.gateway.call(lambda: None)  # the store thread is in order: commits handed over are done
+        await self.leases.release_all()
+        self.leases.close()
         if self._sender is not None:
             await asyncio.gather(self._sender, return_exceptions=True)
         await self.notifier.close()
@@ -298,6 +328,39 @@ class Monitor:
             )
             task = asyncio.create_task(self._run_worker(worker), name=f"log {info.url}")
             self._tasks[info.log_id] = (worker, task)
+            self._clients[info.log_id] = (info, worker.client)
+
+    def _range_worker(self, claim: RangeClaim) -> LogWorker | None:
+        """A worker for a claimed range of one of this process's logs, sharing the log's client (and so its
+        request budget: one source address, one budget)."""
+        found = self._clients.get(claim.log_id)
+        owner = self._tasks.get(claim.log_id)
+        if found is None or owner is None:
+            return None
+        info, client = found
+        log_worker = owner[0]
+        key = info.log_id.hex()
+
+        worker = LogWorker(
+            info,
+            client,
+            self.gateway,
+            self._pool_or_fail(),
+            start=self.logs.start,
+            commit_entries=self.settings.commit_entries,
+            on_commit=self._committed,
+        )
+        worker.result = log_worker.result  # entries and misbehaviour count for the log in this run
+        self.progress.update(key, log_worker.position, log_worker.target_size, "ranges")
+        return worker
+
+    def _pool_or_fail(self) -> DecodePool:
+        assert self._pool is not None
+        return self._pool
+
+    def _all_done(self) -> bool:
+        """--once: every log's worker finished (ranges are then worked no more)."""
+        return self.once and bool(self._tasks) and all(task.done() for _, task in self._tasks.values())
 
     def _committed(self, entries: Sequence[StoredEntry]) -> None:
         # Alerts were queued in the commit's transaction; the sender takes them at once, not at its next pass.
@@ -332,6 +395,7 @@ class Monitor:
             for log_id, (_, task) in list(self._tasks.items()):
                 if log_id not in wanted:
                     task.cancel()
+                    self._clients.pop(log_id, None)
 
     # --- one log's worker --------------------------------------------------------------------------------
 
@@ -340,20 +404,69 @@ class Monitor:
         two, the poll interval after a success, a growing pause after failures."""
         started = now()
         attempts = _Attempts()
+        log_id = worker.info.log_id
         try:
             while not self.stop.is_set():
+                if not await self._hold(worker, attempts):
+                    if self.once and await self._done_elsewhere(worker, attempts):
+                        return
+                    if self.once and attempts.failures >= _ONCE_TRIES:
+                        return
+                    wait = min(self.logs.poll_interval, self.settings.lease_seconds / 2)
+                    await sleep_or_stop(self.stop, wait)
+                    continue
                 if await self._attempt(worker, attempts):
+                    if self.once:  # done here: another --once may want the log up to a later head
+                        await self.leases.release_log(log_id)
                     return
-                await sleep_or_stop(self.stop, self._pause(attempts.failures))
+                await sleep_or_stop(self.stop, self._pause(attempts))
         finally:
             result = worker.result
             result.position, result.size = worker.position, worker.target_size
             result.seconds = now() - started
 
+    async def _hold(self, worker: LogWorker, attempts: _Attempts) -> bool:
+        """Claim (or keep) the log's lease; False while another process works the log. A new claim resumes
+        from the store: whoever held the lease before may have moved the log on."""
+        try:
+            fence = await self.leases.claim_log(worker.info.log_id)
+        except StoreError as exc:
+            await self._failed(worker, str(exc))
+            attempts.failures += 1
+            return False
+        if fence != worker.fence:
+            attempts.reload = True
+            worker.fence = fence
+        if fence is None:
+            holder = "another process"
+            self.progress.update(worker.info.log_id.hex(), worker.position, worker.target_size, holder)
+            return False
+        return True
+
+    async def _done_elsewhere(self, worker: LogWorker, attempts: _Attempts) -> bool:
+        """--once while another process works the log: done once the log reached the verified head this
+        process first saw in the store (the other process proves and commits it)."""
+        try:
+            await worker.load()
+        except StoreError:
+            return False
+        if worker.verifier is None or worker.verifier.verified is None:
+            return False  # not started yet: its first head is still to be seen
+        if attempts.seen_target is None:
+            attempts.seen_target = worker.target_size
+        worker.result.caught_up = worker.position >= attempts.seen_target
+        return worker.result.caught_up
+
     async def _attempt(self, worker: LogWorker, attempts: _Attempts) -> bool:
         """Poll the log and catch up with it; True when this worker is done (--once)."""
         try:
             await self._catch_up(worker, attempts)
+        except LeaseLost:
+            # Another process took the log over (this one was paused or cut off past its lease): nothing
+            # was committed, and the next attempt resumes from the store if the lease comes back.
+            worker.fence = None
+            attempts.reload = True
+            return False
         except Misbehaviour as finding:
             await self._misbehaved(worker, finding)
             return self.once
@@ -365,6 +478,8 @@ class Monitor:
             attempts.failures += 1
             return self.once and attempts.failures >= _ONCE_TRIES
         attempts.failures = 0
+        if attempts.waiting:
+            return False
         if self.once:
             worker.result.caught_up = worker.position >= worker.target_size
         return self.once
@@ -374,13 +489,42 @@ class Monitor:
             # The store is the truth: after any failure the worker resumes from what is committed.
             await worker.load()
             attempts.reload = False
-        # --once targets the head seen at start: after an error it resumes, it does not re-poll.
-        if not (self.once and attempts.polled):
+        # --once targets the head seen at start: after an error it resumes, it does not re-poll. While
+        # ranges are worked the head is still read every poll interval, not at every look at them.
+        fresh = attempts.waiting and now() - attempts.last_poll < self.logs.poll_interval
+        if not (self.once and attempts.polled) and not fresh:
             await worker.poll_head()
             attempts.polled = True
+            attempts.last_poll = now()
+        attempts.waiting = await self._in_ranges(worker)
+        if attempts.waiting:
+            attempts.reload = True  # the ranges move the log's position: read it back next time
+            return
         await worker.catch_up(self.stop)
 
-    def _pause(self, failures: int) -> float:
+    async def _in_ranges(self, worker: LogWorker) -> bool:
+        """True while the log's backlog is worked in ranges (by any process): when ranges are open, or
+        when the backlog is longer than range_entries and has just been cut into ranges."""
+        store = self.gateway.store
+        log_id = worker.info.log_id
+        if await self.gateway.call(store.leases.open_ranges, log_id):
+            await self.gateway.call(store.leases.advance, log_id)
+            return bool(await self.gateway.call(store.leases.open_ranges, log_id))
+        verifier = worker.verifier
+        size = self.settings.range_entries
+        if self.settings.range_workers <= 0 or verifier is None or verifier.verified is None:
+            return False
+        if worker.fence is None or verifier.backlog <= size:
+            return False
+        bounds = split(verifier.position, verifier.verified.tree_size, size)
+        await self.gateway.call(store.leases.plan_ranges, log_id, worker.fence, verifier.verified, bounds)
+        self.progress.update(log_id.hex(), worker.position, worker.target_size, f"{len(bounds)} ranges")
+        return True
+
+    def _pause(self, attempts: _Attempts) -> float:
+        failures = attempts.failures
+        if attempts.waiting and not failures:
+            return min(1.0, self.logs.poll_interval)
         if not failures:
             return self.logs.poll_interval
         longest = _ONCE_LONGEST_PAUSE if self.once else self.logs.poll_interval

@@ -48,3 +48,9 @@ class MonitorSettings:
     store: Keep = Keep.MATCHED
     deliver_timeout: float = 30.0  # run --once: seconds to keep retrying deliveries before exiting
     max_lag: float = 3600.0  # a log behind by more than this many seconds is a health event (0: off)
+    # Several processes on one database (leases): a lease not renewed for lease_seconds is free to take;
+    # a backlog longer than range_entries is cut into ranges of that many entries, which any process
+    # works (range_workers at a time in each).
+    lease_seconds: float = 30.0
+    range_entries: int = 1_000_000
+    range_workers: int = 2

@@ -207,6 +207,36 @@ class LogVerifier:
         self.verified = head
         self.range = compact_range.copy()
 
+    @staticmethod
+    def prove_range_start(
+        target: Head, start: int, compact_range: CompactRange, proof: Sequence[bytes]
+    ) -> None:
+        """A range of the backlog starts from a compact range the log served for `start` (an inclusion proof
+        of its last leaf, or hash tiles): it counts only once proven a prefix of the target's tree, by a
+        consistency proof from `start` to the target's size with the range's root. Raises inconsistent."""
+        computed = compact_range.root()
+        try:
+            if compact_range.size != start:
+                raise CTError(f"the compact range has size {compact_range.size}, not {start}")
+            if start == target.tree_size:
+                if computed != target.root_hash:
+                    raise CTError(f"computed root {computed.hex()} != head root {target.root_hash.hex()}")
+            elif start > 0:
+                verify_consistency(start, target.tree_size, proof, computed, target.root_hash)
+        except CTError as exc:
+            raise Misbehaviour(
+                MisbehaviourKind.INCONSISTENT,
+                f"the compact range the log serves for size {start} is not a prefix of the tree head of "
+                f"size {target.tree_size}: {exc}",
+                {
+                    "head": head_evidence(target),
+                    "range_start": start,
+                    "computed_root": computed.hex(),
+                    "proof": [h.hex() for h in proof],
+                    "error": str(exc),
+                },
+            ) from None
+
     # --- entries ---------------------------------------------------------------------------------------
 
     def begin_chunk(self) -> Chunk:

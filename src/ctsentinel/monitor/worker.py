@@ -23,7 +23,8 @@ from ctsentinel.monitor.decode_pool import DecodePool, RawItem
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.settings import Start
 from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_signature
-from ctsentinel.store import CommitBatch, EntryType, LogState, StoredEntry
+from ctsentinel.store import CommitBatch, EntryType, Fence, LogState, StoredEntry
+from ctsentinel.store.types import TreeHeadLike
 
 _Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
 _Queue: TypeAlias = "asyncio.Queue[_Prepared | BaseException | None]"
@@ -76,6 +77,10 @@ class LogWorker:
         self.on_progress = on_progress or (lambda position, size, status: None)
         self.on_commit = on_commit or (lambda entries: None)
         self.verifier: LogVerifier | None = None
+        # Under a lease (several processes on one database), every commit carries it; a range of the
+        # backlog stops at `end` instead of the target's size.
+        self.fence: Fence | None = None
+        self.end: int | None = None
         self.result = WorkerResult(info)
         self._reported: set[tuple[str, str]] = set()
 
@@ -180,7 +185,7 @@ class LogWorker:
         """Read, prove and commit every entry up to the current target. Misbehaviour is raised."""
         verifier = self.verifier
         assert verifier is not None and verifier.verified is not None
-        if verifier.position >= verifier.verified.tree_size:
+        if verifier.position >= self._end(verifier.verified):
             return
         # The producer downloads and cuts chunks while this task commits: a commit waiting on the disk
         # never holds up the downloads, and the bounded queue keeps memory independent of the backlog.
@@ -214,7 +219,7 @@ class LogWorker:
         verifier = self.verifier
         assert verifier is not None and verifier.verified is not None
         target = verifier.verified
-        end = target.tree_size
+        end = self._end(target)
         running = verifier.range.copy()
         chunk_start = running.size
         items: list[RawEntry] = []
@@ -247,6 +252,9 @@ class LogWorker:
             await queue.put(exc)
             return
         await queue.put(None)
+
+    def _end(self, target: TreeHeadLike) -> int:
+        return target.tree_size if self.end is None else min(self.end, target.tree_size)
 
     async def _prepare(self, chunk: Chunk, part: list[RawEntry]) -> list[StoredEntry]:
         raw: list[RawItem] = [(e.index, e.leaf_input, e.extra_data) for e in part]
@@ -287,10 +295,15 @@ class LogWorker:
             compact_range=chunk.range.to_bytes(),
             head=chunk.target,
             entries=entries,
+            fence=self.fence,
         )
         # Shielded: once handed to the store thread the transaction completes or rolls back as a whole,
         # and the in-memory state must follow what the database did.
-        await asyncio.shield(self.store.call(self.store.store.commit_batch, batch, self.store.routes))
+        commit = self.store.store.commit_batch
+        committing = asyncio.ensure_future(self.store.call(commit, batch, self.store.routes))
+        # Cancelled while it runs, its outcome is still read (a refused commit is no surprise to anyone).
+        committing.add_done_callback(lambda done: done.cancelled() or done.exception())
+        await asyncio.shield(committing)
         assert self.verifier is not None
         self.verifier.advance(chunk)
         self.result.entries += chunk.end - chunk.start

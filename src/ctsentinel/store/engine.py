@@ -14,6 +14,7 @@ from sqlalchemy.pool import StaticPool
 from ctsentinel.store.errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
+IDLE_IN_TRANSACTION_MS = 10_000
 CACHE_KIB = 64 * 1024
 PAGE_SIZE = 16384
 # Write transactions ask for the lock up front: a deferred transaction that reads and then writes fails
@@ -45,6 +46,13 @@ def make_engine(url: str) -> Engine:
             # The driver ctsentinel ships with (psycopg 3), not SQLAlchemy's historical default (psycopg2).
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql":
+            # A process paused inside a transaction (SIGSTOP, a long GC pause) would hold its row locks,
+            # and so the leases others wait for, for as long as it stays paused; the server ends such a
+            # session instead. Every transaction of the store is short and never waits on the network.
+            kwargs["connect_args"] = {
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+            }
         if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one connection, or every checkout is a new empty database
             kwargs["connect_args"] = {"check_same_thread": False}

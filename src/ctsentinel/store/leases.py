@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from ctsentinel.ct.merkle import CompactRange
-
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.errors import LeaseLost, StoreError
 from ctsentinel.store.schema import log_leases, log_ranges, logs
@@ -244,6 +243,14 @@ class Leases:
                     .values(**free)
                 )
 
+    def release_everyone(self) -> None:
+        """Free every lease: only for a process that knows it is the only one (it holds the SQLite
+        database's lock, runlock.py), so every holder recorded is a process that is gone."""
+        with self._db.write() as conn:
+            free = {"holder": None, "expires_at": None}
+            conn.execute(update(log_ranges).values(**free))
+            conn.execute(update(log_leases).values(**free))
+
     def plan_ranges(
         self,
         log_id: bytes,
@@ -314,7 +321,12 @@ class Leases:
         return int(count)
 
     def claim_range(
-        self, holder: str, ttl: float, log_ids: Sequence[bytes], watch: str = OWN_BACKLOG
+        self,
+        holder: str,
+        ttl: float,
+        log_ids: Sequence[bytes],
+        watch: str = OWN_BACKLOG,
+        exclude: Sequence[int] = (),
     ) -> RangeClaim | None:
         """The lowest unfinished free range of one of `log_ids` (for `watch`), now held by `holder`."""
         if not log_ids:
@@ -330,6 +342,7 @@ class Leases:
                     r.watch == watch,
                     r.position < r.end,
                     _free(log_ranges, now),
+                    r.id.not_in(list(exclude)),
                 )
                 .order_by(r.start, r.log)
                 .limit(1)
@@ -362,40 +375,38 @@ class Leases:
 
     def leases(self) -> list[LeaseInfo]:
         """Every log lease and every unfinished range, by log URL then range start."""
+        r = log_ranges.c
         with self._db.read() as conn:
             now = database_now(conn)
-            out = [
-                LeaseInfo(
-                    bytes(row.log_id), row.url, None, None, None, None, row.holder,
-                    None if row.expires_at is None else aware(row.expires_at),
-                    _live(row.holder, row.expires_at, now),
-                )  # fmt: skip
-                for row in conn.execute(
-                    select(logs.c.log_id, logs.c.url, log_leases.c.holder, log_leases.c.expires_at)
-                    .join(log_leases, log_leases.c.log == logs.c.id)
-                    .order_by(logs.c.url)
-                )
-            ]
-            r = log_ranges.c
+            held = conn.execute(
+                select(logs.c.log_id, logs.c.url, log_leases.c.holder, log_leases.c.expires_at)
+                .join(log_leases, log_leases.c.log == logs.c.id)
+                .order_by(logs.c.url)
+            )
+            out = [_info(row, now) for row in held]
             ranges = conn.execute(
                 select(logs.c.log_id, logs.c.url, r.watch, r.start, r.end, r.position, r.holder, r.expires_at)
                 .join(logs, logs.c.id == r.log)
                 .where(r.position < r.end)
                 .order_by(logs.c.url, r.watch, r.start)
             )
-            out.extend(
-                LeaseInfo(
-                    bytes(row.log_id), row.url, row.watch, int(row.start), int(row.end), int(row.position),
-                    row.holder, None if row.expires_at is None else aware(row.expires_at),
-                    _live(row.holder, row.expires_at, now),
-                )  # fmt: skip
-                for row in ranges
-            )
+            out.extend(_info(row, now, ranged=True) for row in ranges)
         return out
 
 
-def _live(holder: str | None, expires_at: datetime | None, now: datetime) -> bool:
-    return holder is not None and expires_at is not None and aware(expires_at) >= now
+def _info(row: Any, now: datetime, *, ranged: bool = False) -> LeaseInfo:
+    expires = None if row.expires_at is None else aware(row.expires_at)
+    return LeaseInfo(
+        log_id=bytes(row.log_id),
+        url=row.url,
+        watch=row.watch if ranged else None,
+        start=int(row.start) if ranged else None,
+        end=int(row.end) if ranged else None,
+        position=int(row.position) if ranged else None,
+        holder=row.holder,
+        expires_at=expires,
+        live=row.holder is not None and expires is not None and expires >= now,
+    )
 
 
 __all__ = [

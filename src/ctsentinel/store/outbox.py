@@ -21,7 +21,7 @@ import hashlib
 import json
 import textwrap
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, select, update
@@ -40,6 +40,7 @@ from ctsentinel.store.models import (
 from ctsentinel.store.schema import alerts, certificates, deliveries
 from ctsentinel.watch.severity import Severity
 
+CLAIM_SECONDS = 120.0  # PostgreSQL: how long a delivery taken by one process is left to it
 PENDING, DELIVERED, FAILED = DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED
 
 
@@ -210,13 +211,28 @@ class Outbox:
     def due(self, now: datetime, limit: int) -> list[PendingDelivery]:
         """Pending deliveries whose next attempt is at or before `now`, the earliest first."""
         d = deliveries.c
-        with self._db.read() as conn:
-            rows = conn.execute(
-                select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts, d.last_error)
-                .where(d.status == PENDING.value, d.next_attempt_at <= now)
-                .order_by(d.next_attempt_at, d.id)
-                .limit(limit)
-            ).all()
+        query = (
+            select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts, d.last_error)
+            .where(d.status == PENDING.value, d.next_attempt_at <= now)
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit)
+        )
+        if self._db.engine.dialect.name == "postgresql":
+            # Several processes may drain one outbox: each takes the rows it will attempt (skipping those
+            # another is taking) and moves them out of everyone's `due` for a while, so a delivery is
+            # attempted by one process at a time. One left unmarked (a process died mid-attempt) is due again
+            # when that while is over. On SQLite one process runs at a time.
+            with self._db.write() as conn:
+                rows = conn.execute(query.with_for_update(skip_locked=True)).all()
+                if rows:
+                    conn.execute(
+                        update(deliveries)
+                        .where(d.id.in_([row.id for row in rows]))
+                        .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+                    )
+        else:
+            with self._db.read() as conn:
+                rows = conn.execute(query).all()
         return [
             PendingDelivery(
                 row.id,
