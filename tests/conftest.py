@@ -86,3 +86,24 @@ def testlog_process_factory(tmp_path: Path) -> Iterator[Callable[..., TestLogPro
         if running.process.poll() is None:
             running.process.kill()
             running.process.wait()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI the PostgreSQL tests must run (.ci/run installs the server): a machine without it fails."""
+    import pg_cluster
+
+    missing = pg_cluster.available()
+    if missing is not None and os.environ.get("CI") == "true":
+        raise pytest.UsageError(f"CI: the PostgreSQL tests cannot run here ({missing}); .ci/run installs it")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    import pg_cluster
+
+    missing = pg_cluster.available()
+    if missing is not None:
+        terminalreporter.write_line(
+            f"NOTE: the PostgreSQL tests (several workers, leases, backfill, PostgreSQL gives what SQLite "
+            f"gives) were SKIPPED: {missing}. Debian's postgresql package (.ci/run installs it) runs them.",
+            yellow=True,
+        )

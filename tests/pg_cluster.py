@@ -36,9 +36,20 @@ def _as_server_user(command: list[str]) -> tuple[list[str], str | None]:
     raise RuntimeError("running as root and no unprivileged user (postgres, nobody) to run PostgreSQL")
 
 
+def _tool(name: str) -> str | None:
+    """A PostgreSQL server program: on the PATH, or where Debian's postgresql package puts it (off the PATH,
+    /usr/lib/postgresql/VERSION/bin), the newest version first."""
+    found = shutil.which(name)
+    if found:
+        return found
+    folders = Path("/usr/lib/postgresql").glob("*/bin")
+    versions = sorted((f for f in folders if f.parent.name.isdigit()), key=lambda f: -int(f.parent.name))
+    return next((str(folder / name) for folder in versions if (folder / name).exists()), None)
+
+
 def available() -> str | None:
     """None when a cluster can be started here, else why not."""
-    missing = [tool for tool in ("initdb", "pg_ctl") if shutil.which(tool) is None]
+    missing = [tool for tool in ("initdb", "pg_ctl") if _tool(tool) is None]
     if missing:
         return f"{', '.join(missing)} not found"
     try:
@@ -59,7 +70,7 @@ def cluster() -> Iterator[str]:
         shutil.chown(base, user)
 
     def run(command: list[str]) -> None:
-        full, _ = _as_server_user(command)
+        full, _ = _as_server_user([_tool(command[0]) or command[0], *command[1:]])
         result = subprocess.run(full, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{command[0]} failed: {(result.stderr or result.stdout).strip()[-500:]}")

@@ -70,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=100, help="most issuances shown (default: %(default)s)")
     search.set_defaults(verb="search")
 
+    backfill = commands.add_parser("backfill", help="find what was issued before a watch was added")
+    _add_config(backfill)
+    backfill.add_argument("--watch", required=True, metavar="NAME", help="the [[watch]] to look back for")
+    backfill.add_argument(
+        "--all-logs", action="store_true", help="read again logs whose certificates have all expired too"
+    )
+    backfill.set_defaults(verb="backfill")
+
+    db = commands.add_parser("db", help="the database: migrate its schema, or show what it holds")
+    _add_config(db)
+    db.set_defaults(verb="db")
+    db_actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_actions.add_parser("migrate", help="bring the schema up to date")
+    stats = db_actions.add_parser("stats", help="rows, size, per-log positions, leases and their holders")
+    stats.add_argument("--json", action="store_true", help="one JSON object")
+
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)
     what = inspect.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -53,6 +53,10 @@ def _status_text(log: LogStatus) -> str:
         status = "not started"
     else:
         status = "ok"
+    if log.worker:
+        status += f"; worked by {log.worker}"
+    if log.ranges:
+        status += f"; {len(log.ranges)} ranges open"
     if log.last_error:
         status += f"; last error: {log.last_error}"
     return safe_text(status)

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ctsentinel.ct.signatures import LogKey
 from ctsentinel.errors import UserError
 from ctsentinel.logs.http import HttpClient, LogHTTPError
 from ctsentinel.terminal import safe_text
+from ctsentinel.timefmt import parse_rfc3339
 
 log = logging.getLogger("ctsentinel.logs")
 
@@ -55,6 +57,8 @@ class LogInfo:
     # A readonly log's final tree head (Chrome lists it): nothing past it will ever be logged.
     final_tree_size: int | None = None
     final_root_hash: bytes | None = None
+    # A sharded log's temporal interval ends here: it holds only certificates that expire before it.
+    temporal_end: datetime | None = None
 
 
 def _with_slash(url: str) -> str:
@@ -133,7 +137,21 @@ def _log(entry: object, kind: str, operator: str, where: str) -> LogInfo:
         submission_url=submission,
         final_tree_size=final_size,
         final_root_hash=final_root,
+        temporal_end=_temporal_end(entry),
     )
+
+
+def _temporal_end(entry: dict[str, Any]) -> datetime | None:
+    """The end of the log's temporal interval; None when it has none (or one that does not parse: the
+    interval only narrows what `backfill` reads again, and reading a log too many is harmless)."""
+    interval = entry.get("temporal_interval")
+    end = interval.get("end_exclusive") if isinstance(interval, dict) else None
+    if not isinstance(end, str):
+        return None
+    try:
+        return parse_rfc3339(end)
+    except ValueError:
+        return None
 
 
 def parse_log_list(data: bytes, source: str, *, warn: Warn | None = None) -> list[LogInfo]:

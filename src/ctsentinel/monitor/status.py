@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ctsentinel.store import LogState, MisbehaviourRecord, Store, StoredTreeHead
+from ctsentinel.store import OWN_BACKLOG, LeaseInfo, LogState, MisbehaviourRecord, Store, StoredTreeHead
 from ctsentinel.timefmt import rfc3339, rfc3339_ms
 
 
@@ -20,6 +20,14 @@ class MisbehaviourNote:
     kind: str
     time: str  # RFC 3339
     detail: str
+
+
+@dataclass(frozen=True)
+class RangeNote:
+    start: int
+    end: int
+    position: int
+    worker: str | None  # None while no process holds it
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,10 @@ class LogStatus:
     last_error: str | None
     misbehaving: bool
     misbehaviour: list[MisbehaviourNote]
+    # Several processes on one database: which one works the log (host:pid:nonce), and the ranges of its
+    # backlog still open with the process working each.
+    worker: str | None = None
+    ranges: list[RangeNote] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -100,7 +112,22 @@ def log_status(
 
 def log_statuses(store: Store, now: datetime | None = None) -> list[LogStatus]:
     now = now or datetime.now(UTC)
+    leases = store.leases.leases()
     return [
-        log_status(state, store.tree_heads(state.log_id), store.misbehaviour(state.log_id), now)
+        with_workers(
+            log_status(state, store.tree_heads(state.log_id), store.misbehaviour(state.log_id), now),
+            [lease for lease in leases if lease.log_id == state.log_id],
+        )
         for state in store.log_states()
     ]
+
+
+def with_workers(status: LogStatus, leases: Sequence[LeaseInfo]) -> LogStatus:
+    """The status with the processes that hold the log's lease and its ranges' (the log's own backlog)."""
+    worker = next((x.holder for x in leases if x.watch is None and x.live), None)
+    ranges = [
+        RangeNote(x.start, x.end, x.position, x.holder if x.live else None)
+        for x in leases
+        if x.watch == OWN_BACKLOG and x.start is not None and x.end is not None and x.position is not None
+    ]
+    return dataclasses.replace(status, worker=worker, ranges=ranges)

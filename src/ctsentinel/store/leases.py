@@ -113,9 +113,7 @@ def check_log_fence(conn: Connection, log: int, url: str, fence: Fence) -> None:
         who = "nobody" if row is None or row.holder is None else row.holder
         raise LeaseLost(f"log {url}: lease lost (now held by {who}); nothing committed")
     busy = conn.execute(
-        select(log_ranges.c.start)
-        .where(log_ranges.c.log == log, log_ranges.c.watch == OWN_BACKLOG)
-        .limit(1)
+        select(log_ranges.c.start).where(log_ranges.c.log == log, log_ranges.c.watch == OWN_BACKLOG).limit(1)
     ).first()
     if busy is not None:
         raise StoreError(f"log {url}: its backlog is being worked in ranges; nothing committed")
@@ -134,9 +132,7 @@ def range_committed(conn: Connection, row: Any, end: int, compact_range: bytes, 
     """A range's entries up to `end` are committed: remember where it stands, and for a log's own backlog
     move the log's position over the contiguous prefix."""
     conn.execute(
-        update(log_ranges)
-        .where(log_ranges.c.id == row.id)
-        .values(position=end, compact_range=compact_range)
+        update(log_ranges).where(log_ranges.c.id == row.id).values(position=end, compact_range=compact_range)
     )
     if row.watch != OWN_BACKLOG:
         return
@@ -254,7 +250,7 @@ class Leases:
     def plan_ranges(
         self,
         log_id: bytes,
-        fence: Fence,
+        fence: Fence | None,
         target: TreeHeadLike,
         bounds: Sequence[tuple[int, int]],
         watch: str = OWN_BACKLOG,
@@ -275,6 +271,8 @@ class Leases:
             now = database_now(conn)
             first_compact: bytes | None = None
             if watch == OWN_BACKLOG:
+                if fence is None:
+                    raise StoreError(f"log {row.url}: its backlog is cut into ranges under its lease only")
                 check_log_fence(conn, row.id, row.url, fence)
                 if row.position != bounds[0][0]:
                     raise StoreError(

@@ -258,6 +258,7 @@ revocations = Table(
     Column("next_check_at", DateTime(timezone=True)),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Index("ix_revocations_due", "next_check_at"),
+)
 
 # Leases (leases.py): which process works a log, and which works each range of a long backlog. `token`
 # grows by one at every claim; a commit carries the token it was claimed with and is refused once a

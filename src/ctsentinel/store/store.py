@@ -15,19 +15,20 @@ from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.store import alerts as alerts_mod
+from ctsentinel.store import leases as leases_mod
 from ctsentinel.store import lint as lint_mod
 from ctsentinel.store import revocations as revocations_mod
-from ctsentinel.store import leases as leases_mod
 from ctsentinel.store import search as search_mod
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.dialect import bulk_insert_tuples, serialize_on, upsert
 from ctsentinel.store.engine import display_url, make_engine
 from ctsentinel.store.errors import StoreError
-from ctsentinel.store.lint import LintDue, LintResult, StoredLint
 from ctsentinel.store.keys import issuance_key
+from ctsentinel.store.lint import LintDue, LintResult, StoredLint
 from ctsentinel.store.migrations import migrate
 from ctsentinel.store.models import Alert, MisbehaviourRecord, SearchResult, StoredTreeHead
 from ctsentinel.store.outbox import Outbox, OutboxEvent, Route, enqueue_alert_events, enqueue_alerts
+from ctsentinel.store.rematch import Rematch
 from ctsentinel.store.revocations import RevocationChange, RevocationCheck, RevocationDue, RevocationState
 from ctsentinel.store.rows import (
     CA_CERTIFICATE_COLUMNS,
@@ -49,6 +50,7 @@ from ctsentinel.store.schema import (
     misbehaviour,
     tree_heads,
 )
+from ctsentinel.store.stats import DatabaseStats, database_stats
 from ctsentinel.store.types import CommitBatch, LogInfoLike, LogState, TreeHeadLike
 from ctsentinel.timefmt import rfc3339
 
@@ -75,6 +77,8 @@ class Store:
         self.outbox = Outbox(db)
         # Which process works which log and range, when several share the database.
         self.leases = leases_mod.Leases(db)
+        # A watch added later, matched against what is stored (backfill --watch).
+        self.rematch = Rematch(db)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -404,6 +408,10 @@ class Store:
                 name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                 for name, t in tables.items()
             }
+
+    def stats(self, url: str) -> DatabaseStats:
+        """Rows per table, size and schema revision (`db stats`); `url` is the one it was opened with."""
+        return database_stats(self._db, url)
 
     # -- helpers -----------------------------------------------------------------------------------------
 
