@@ -41,6 +41,7 @@ from ctsentinel.ct.sth import (
 from ctsentinel.ct.tiles import decode_data_tile, decode_hash_tile
 from ctsentinel.ct.tls import LogEntryType, SignedCertificateTimestamp, decode_sct_list
 from ctsentinel.errors import UserError
+from ctsentinel.terminal import safe_json
 from ctsentinel.timefmt import rfc3339_ms
 
 _SCT_LIST_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
@@ -208,7 +209,7 @@ def _inspect_inclusion(args: argparse.Namespace) -> int:
 
 def _print_records(records: Iterator[dict[str, Any]]) -> int:
     for record in records:
-        print(json.dumps(record, ensure_ascii=False))
+        print(safe_json(record))
     return 0
 
 
