@@ -223,6 +223,8 @@ def test_parse_checkpoint_text_fields() -> None:
         (f"o\n1 \n{ROOT}\n", "canonical decimal"),
         (f"o\n1_0\n{ROOT}\n", "canonical decimal"),
         (f"o\n\u0661\n{ROOT}\n", "canonical decimal"),
+        (f"o\n{2**64}\n{ROOT}\n", "tree size 18446744073709551616 does not fit in 64 bits"),
+        (f"o\n{'9' * 4301}\n{ROOT}\n", r"tree size 9{20}… \(4301 digits\) does not fit"),
         (f"o\n-1\n{ROOT}\n", "canonical decimal"),
         (f"o\n\n{ROOT}\n", "canonical decimal"),
         (f"o\n{2**64}\n{ROOT}\n", "64 bits"),

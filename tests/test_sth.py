@@ -87,6 +87,10 @@ def with_field(name: str, value: Any) -> dict[str, Any]:
             with_field("timestamp", 2**64),
             r"field 'timestamp' = 18446744073709551616 is out of the uint64 range",
         ),
+        (
+            with_field("tree_size", 10**1000),
+            r"^get-sth response: field 'tree_size' = an integer of 3322 bits is out of the uint64 range$",
+        ),
         (with_field("timestamp", None), r"field 'timestamp' must be an integer, got null"),
         (with_field("sha256_root_hash", 7), r"field 'sha256_root_hash' must be a base64 string, got integer"),
         (with_field("sha256_root_hash", "not base64!"), r"field 'sha256_root_hash' is not valid base64"),

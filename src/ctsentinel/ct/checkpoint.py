@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _TREE_SIZE = re.compile("0|[1-9][0-9]*")
 _MAX_U64 = (1 << 64) - 1
+_MAX_U64_DIGITS = len(str(_MAX_U64))
 _HASH_SIZE = 32
 
 
@@ -55,9 +56,11 @@ def parse_checkpoint_text(text: str) -> Checkpoint:
     # fullmatch over ASCII digits only: int() would also take "+5", " 5", "1_0" and non-ASCII digits.
     if not _TREE_SIZE.fullmatch(size_line):
         raise DecodeError(f"checkpoint: line 2: tree size {size_line[:40]!r} is not a canonical decimal")
+    # Checked before int(): past 4,300 digits int() refuses the text (a ValueError, not a DecodeError).
+    if len(size_line) > _MAX_U64_DIGITS or int(size_line) > _MAX_U64:
+        shown = size_line if len(size_line) <= 40 else f"{size_line[:20]}… ({len(size_line)} digits)"
+        raise DecodeError(f"checkpoint: line 2: tree size {shown} does not fit in 64 bits")
     tree_size = int(size_line)
-    if tree_size > _MAX_U64:
-        raise DecodeError(f"checkpoint: line 2: tree size {size_line[:40]} does not fit in 64 bits")
     root_hash = decode_base64(root_line, "checkpoint: line 3: root hash")
     if len(root_hash) != _HASH_SIZE:
         raise DecodeError(f"checkpoint: line 3: root hash is {len(root_hash)} bytes, not {_HASH_SIZE}")

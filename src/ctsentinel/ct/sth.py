@@ -49,7 +49,9 @@ def _uint64(obj: dict[str, object], name: str, response: str) -> int:
     if type(value) is not int:
         raise DecodeError(f"{response}: field {name!r} must be an integer, got {_json_type(value)}")
     if not 0 <= value <= _MAX_U64:
-        raise DecodeError(f"{response}: field {name!r} = {value} is out of the uint64 range")
+        # Not str() of any size: a message stays short, and str() refuses past 4,300 digits.
+        shown = str(value) if value.bit_length() <= 128 else f"an integer of {value.bit_length()} bits"
+        raise DecodeError(f"{response}: field {name!r} = {shown} is out of the uint64 range")
     return value
 
 

@@ -218,3 +218,9 @@ def parse_json(url: str, body: bytes) -> object:
         if exc.pos >= len(body.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise LogResponseError(url, f"truncated JSON ({len(body)} bytes)") from None
         raise LogResponseError(url, f"invalid JSON at offset {exc.pos}: {exc.msg}") from None
+    except ValueError:
+        # json refuses to convert an integer of more digits than sys.get_int_max_str_digits() (4,300):
+        # no field of any log API is such a number.
+        raise LogResponseError(url, "invalid JSON: an integer with thousands of digits") from None
+    except RecursionError:
+        raise LogResponseError(url, "invalid JSON: nested too deeply") from None

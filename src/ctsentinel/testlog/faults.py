@@ -18,6 +18,8 @@ Set with `--fault NAME[=VALUE]` at start or at runtime through POST <base>/admin
   slow=SECONDS               every response is delayed by SECONDS
   truncated-json             JSON bodies are cut off halfway (the connection delivers what it has)
   short-entries[=N]          get-entries returns at most N entries (default: half of what it would)
+  huge-tree-size             get-sth and the checkpoint say a tree size of 4,301 decimal digits, past what
+                             Python converts from text by default (and far past uint64)
   malformed-entry[=INDEX]    the entry logged at INDEX (default: the next one) carries a certificate whose
                              DER is corrupted; the log hashes and signs it as is, so the tree stays valid
   forged-chain[=INDEX]       every entry's chain (RFC 6962 extra_data, the data tiles' issuer fingerprints)
@@ -56,6 +58,7 @@ FAULT_NAMES = (
     "short-entries",
     "malformed-entry",
     "forged-chain",
+    "huge-tree-size",
     "crl-unavailable",
     "ocsp-unavailable",
     "repository-refused",
@@ -66,6 +69,7 @@ FAULT_NAMES = (
 _NEEDS_VALUE = {"rate-limit", "server-error", "slow"}
 _NO_VALUE = {
     "bad-sth-signature",
+    "huge-tree-size",
     "truncated-json",
     "crl-unavailable",
     "ocsp-unavailable",
@@ -75,6 +79,8 @@ _NO_VALUE = {
     "ocsp-unknown",
 }
 _FLOAT_VALUE = {"slow"}
+# One digit past the int-from-text limit Python sets by default (sys.get_int_max_str_digits()).
+HUGE_TREE_SIZE = "9" * 4301
 
 
 class FaultError(ValueError):

@@ -13,6 +13,7 @@ import re
 from aiohttp import web
 
 from ctsentinel.ct.tls import SignedCertificateTimestamp
+from ctsentinel.testlog.faults import HUGE_TREE_SIZE
 from ctsentinel.testlog.service import SERVICE, TestLogService
 from ctsentinel.testlog.storage import Submission, SubmissionError
 
@@ -86,7 +87,13 @@ async def add_pre_chain(request: web.Request) -> web.Response:
 
 
 async def get_sth(request: web.Request) -> web.Response:
-    return json_response(_service(request).view().sth.to_json())
+    service = _service(request)
+    head = service.view().sth.to_json()
+    if "huge-tree-size" in service.faults:
+        size = f'"tree_size":{head["tree_size"]}'
+        body = json.dumps(head, separators=(",", ":")).replace(size, f'"tree_size":{HUGE_TREE_SIZE}')
+        return web.Response(body=body.encode(), content_type="application/json")
+    return json_response(head)
 
 
 async def get_sth_consistency(request: web.Request) -> web.Response:
