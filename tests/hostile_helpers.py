@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -11,7 +12,14 @@ from typing import Any
 import pytest
 
 from ctsentinel import cli
+from ctsentinel.certs.record import CertRecord
+from ctsentinel.config import load_config
+from ctsentinel.monitor.decode_pool import Matcher
+from ctsentinel.monitor.gateway import StoreGateway
+from ctsentinel.monitor.pipeline import Monitor, RunReport
+from ctsentinel.notify import Notifier
 from ctsentinel.testlog.server import BackgroundLog
+from ctsentinel.watch.finding import Finding
 from testlog_client import get_json
 
 
@@ -70,3 +78,32 @@ def wait_for_size(log: BackgroundLog, size: int, timeout: float = 30.0) -> None:
 def table_rows(config: Path, table: str) -> int:
     with sqlite3.connect(database_of(config)) as db:
         return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+class StallingMatcher:
+    """A matcher (picklable, for the decode processes) that takes `seconds` over any certificate naming
+    stall.example and matches nothing: what a certificate built to be slow to decode does to a worker."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def match(self, record: CertRecord) -> list[Finding]:
+        if "stall.example" in record.dns_names:
+            time.sleep(self.seconds)
+        return []
+
+
+def run_monitor_once(config_path: Path, matcher: Matcher | None) -> RunReport:
+    """`run --once` through the monitor's public API, with a matcher of the test's choosing."""
+
+    async def main() -> RunReport:
+        config = load_config(config_path)
+        async with StoreGateway.open(config.database) as gateway:
+            notifier = Notifier.from_settings(gateway.store, config.notify, offload=gateway.offload)
+            monitor = Monitor(
+                config.logs, config.monitor, gateway=gateway, notifier=notifier, matcher=matcher,
+                once=True, warn=lambda line: None,
+            )
+            return await monitor.run()
+
+    return asyncio.run(main())

@@ -112,4 +112,10 @@ def test_hostile_names_do_not_block_the_log_on_postgresql(
     assert [record["dns_names"] for record in json.loads(out)] == [["serial.example.com"]]
     assert found("after.example.com") == [["after.example.com"]]
     code, out, _ = _run(capsys, "-c", c, "alerts", "--json")
-    assert len(json.loads(out)) == len(leaves)
+    # A name over 253 octets is no DNS name: the certificate is stored and flagged, and matches no watch.
+    assert sorted(a["dns_names"][0] for a in json.loads(out)) == [
+        "after.example.com", NUL_NAME, "serial.example.com"
+    ]
+    code, out, _ = _run(capsys, "-c", c, "search", "holder.example.net", "--json")
+    (long_name,) = json.loads(out)
+    assert "4896 octets, over 253: not a DNS name, not matched" in long_name["error"]

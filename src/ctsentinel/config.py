@@ -315,6 +315,7 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
     lease_seconds = reader.number("lease_seconds", 30.0, minimum=0.5)
     range_entries = reader.integer("range_entries", 1_000_000, minimum=1)
     range_workers = reader.integer("range_workers", 2, minimum=0)
+    decode_timeout = reader.number("decode_timeout", 120.0, minimum=0.1)
     if keep not in tuple(Keep):
         reader.fail(f'store must be "matched" or "all", not {keep!r}')
     reader.done()
@@ -327,6 +328,7 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
         lease_seconds=lease_seconds,
         range_entries=range_entries,
         range_workers=range_workers,
+        decode_timeout=decode_timeout,
     )
 
 

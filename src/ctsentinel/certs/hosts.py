@@ -20,9 +20,12 @@ from ipaddress import IPv4Address, IPv6Address
 import idna
 
 _IP_LAST_CHARS = frozenset("0123456789.]")
-# Punycode is quadratic in the label length (a 20,000-character label takes minutes to encode), and no
-# DNS label is longer than 63 octets: longer labels are kept as they are, lower-cased.
-_MAX_LABEL = 63
+# RFC 1035 2.3.4: at most 63 octets a label, 255 a name on the wire (253 as text without the root dot).
+# A longer "name" no resolver can look up: it is kept as written (lower-cased), reported, and matched on
+# nothing (watch.names refuses it), and no IDNA or IP parsing is spent on it (punycode alone is quadratic
+# in the label length: a 20,000-character label takes minutes to encode).
+MAX_NAME = 253
+MAX_LABEL = 63
 _IDN_CACHE: dict[str, tuple[str, str | None]] = {}
 _ULABEL_CACHE: dict[str, str] = {}
 _IDN_CACHE_LIMIT = 16384
@@ -39,30 +42,33 @@ class Identifiers:
         self.ips: dict[str, None] = {}
         self.unicode: dict[str, None] = {}
 
-    def add_name(self, text: str) -> None:
-        """A dNSName SAN or CN value: to the addresses if it is an IP literal, else to the names."""
+    def add_name(self, text: str) -> str | None:
+        """A dNSName SAN or CN value: to the addresses if it is an IP literal, else to the names. Returns
+        why it cannot be a DNS name when it is too long for one (None otherwise)."""
         if not text:
-            return
+            return None
+        if len(text) > MAX_NAME + 1:  # one trailing root dot is allowed
+            self.dns[text.lower()] = None
+            return _too_long(len(text.encode("utf-8", "replace")))
         if text[-1] in _IP_LAST_CHARS or ":" in text:
             addresses = ip_literal(text)
             if addresses is not None:
                 for address in addresses:
                     self.ips[address] = None
-                return
+                return None
             if text[-1] == "." and len(text) > 1:
                 text = text[:-1]
+        display: str | None = None
         if text.isascii():
             name = text.lower()
-            self.dns[name] = None
             if "xn--" in name:
                 display = _to_unicode(name)
-                if display is not None:
-                    self.unicode[display] = None
-            return
-        name, display = _idn_forms(text)
+        else:
+            name, display = _idn_forms(text)
         self.dns[name] = None
         if display is not None:
             self.unicode[display] = None
+        return name_problem(name)
 
     def add_ip_bytes(self, raw: bytes) -> bool:
         """An iPAddress SAN; False (nothing added) unless it is 4 or 16 bytes long."""
@@ -77,6 +83,21 @@ class Identifiers:
                 self.ips[str(mapped)] = None
             return True
         return False
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` (A-labels, no trailing dot) cannot be a DNS name, or None; linear in its length."""
+    if len(name) > MAX_NAME:
+        return _too_long(len(name))
+    if len(name) > MAX_LABEL:
+        longest = max(len(label) for label in name.split("."))
+        if longest > MAX_LABEL:
+            return f"a label of {longest} octets, over {MAX_LABEL}: not a DNS name, not matched"
+    return None
+
+
+def _too_long(length: int) -> str:
+    return f"{length} octets, over {MAX_NAME}: not a DNS name, not matched"
 
 
 def ip_literal(text: str) -> list[str] | None:
@@ -123,7 +144,7 @@ def _to_ascii(text: str) -> tuple[str, str | None]:
         mapped = mapped[:-1]
     labels = []
     for label in mapped.split("."):
-        if label.isascii() or len(label) > _MAX_LABEL:
+        if label.isascii() or len(label) > MAX_LABEL:
             labels.append(label.lower())
             continue
         try:
@@ -140,7 +161,7 @@ def _to_unicode(name: str) -> str | None:
     labels = name.split(".")
     changed = False
     for n, label in enumerate(labels):
-        if label.startswith("xn--") and len(label) <= _MAX_LABEL:
+        if label.startswith("xn--") and len(label) <= MAX_LABEL:
             # Labels repeat across names (every host of one IDN domain), full names rarely do.
             ulabel = _ULABEL_CACHE.get(label)
             if ulabel is None:

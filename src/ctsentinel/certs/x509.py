@@ -82,7 +82,7 @@ def walk(
         extension_list = (0, 0)
         if extensions is not None:
             poison, extension_list = _read_extensions(b, extensions, ids, strip, errors)
-        _add_common_names(ids, common_names)
+        _add_common_names(ids, common_names, errors)
         if complete and all_read:
             tbs_hash = _tbs_sha256(
                 b, tbs_start, (fields_start, fields_end), extensions, extension_list, strip
@@ -296,25 +296,29 @@ def _subject_alt_name(b: bytes, start: int, end: int, ids: Identifiers, errors: 
         if tag == _DNS_NAME:
             raw = b[start:end]
             try:
-                add_name(raw.decode("ascii"))
+                problem = add_name(raw.decode("ascii"))
             except UnicodeDecodeError:
                 # IA5String allows only ASCII; CAs have put UTF-8 U-labels (and worse) here.
                 try:
-                    add_name(raw.decode("utf-8"))
+                    problem = add_name(raw.decode("utf-8"))
                 except UnicodeDecodeError:
                     errors.append(
                         f"subjectAltName: dNSName of {end - start} bytes is not text at offset {offset}"
                     )
-                    add_name(raw.decode("latin-1"))
+                    problem = add_name(raw.decode("latin-1"))
+            if problem is not None:
+                errors.append(f"subjectAltName: dNSName at offset {offset}: {problem}")
         elif tag == _IP_ADDRESS and not ids.add_ip_bytes(b[start:end]):
             errors.append(f"subjectAltName: iPAddress of {end - start} bytes at offset {offset}")
 
 
-def _add_common_names(ids: Identifiers, common_names: tuple[str, ...]) -> None:
+def _add_common_names(ids: Identifiers, common_names: tuple[str, ...], errors: list[str]) -> None:
     for name in common_names:
         # A CN with a space names an organisation or a person, not a host.
         if " " not in name:
-            ids.add_name(name)
+            problem = ids.add_name(name)
+            if problem is not None:
+                errors.append(f"subject: commonName: {problem}")
 
 
 def _tbs_sha256(

@@ -203,13 +203,28 @@ def decode_batch(items: Sequence[RawItem]) -> list[Decoded]:
     return out
 
 
+DECODE_TIMEOUT = 120.0  # seconds: a batch of thousands of entries takes well under one
+
+
 class DecodePool:
-    """A process pool of `processes` workers (0: one per core); decode() splits a batch across them."""
+    """A process pool of `processes` workers (0: one per core); decode() splits a batch across them.
+
+    Work that takes longer than `timeout` seconds is given up: the processes are killed (a process cannot
+    be interrupted otherwise) and a fresh pool started, and the caller gets a PoolError naming the entries,
+    rather than waiting forever on a certificate built to be slow.
+    """
 
     def __init__(
-        self, processes: int, matcher: Matcher | None, store_all: bool, policy: PolicyCheck | None = None
+        self,
+        processes: int,
+        matcher: Matcher | None,
+        store_all: bool,
+        policy: PolicyCheck | None = None,
+        *,
+        timeout: float = DECODE_TIMEOUT,
     ) -> None:
         self.processes = processes or os.cpu_count() or 1
+        self.timeout = timeout
         self._initargs = (matcher, store_all, os.getpid(), policy)
         self._executor = self._start()
         self.busy = 0  # decode batches in the processes now: work handed to `run` waits for slack
@@ -231,7 +246,8 @@ class DecodePool:
         self.busy += parts_count
         try:
             results = await self._submit(
-                [(decode_batch, items[i : i + size]) for i in range(0, len(items), size)]
+                [(decode_batch, items[i : i + size]) for i in range(0, len(items), size)],
+                f"decoding entries {items[0][0]}-{items[-1][0]}",
             )
         finally:
             self.busy -= parts_count
@@ -240,23 +256,37 @@ class DecodePool:
     async def run(self, fn: Callable[[A], T], argument: A) -> T:
         """`fn(argument)` in one of the processes (both must pickle: fn a top-level function). For work
         beside the decoding, e.g. linting; PoolError if the process died."""
-        (result,) = await self._submit([(fn, argument)])
+        (result,) = await self._submit([(fn, argument)], getattr(fn, "__name__", "work"))
         return result
 
-    async def _submit(self, calls: Sequence[tuple[Callable[[A], T], A]]) -> list[T]:
+    async def _submit(self, calls: Sequence[tuple[Callable[[A], T], A]], what: str) -> list[T]:
         loop = asyncio.get_running_loop()
         executor = self._executor
         try:
             # submit itself raises once the pool is known to be broken
             futures = [loop.run_in_executor(executor, fn, argument) for fn, argument in calls]
-            return list(await asyncio.gather(*futures))
+            return list(await asyncio.wait_for(asyncio.gather(*futures), self.timeout))
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a fresh pool, once for all the batches that were
             # in the broken one; the caller redoes the chunk.
-            if executor is self._executor:
-                self._executor = self._start()
-                executor.shutdown(wait=False, cancel_futures=True)
+            self._replace(executor, kill=False)
             raise PoolError("a decode process died; the pool was restarted") from None
+        except TimeoutError:
+            self._replace(executor, kill=True)
+            raise PoolError(
+                f"{what} took longer than {self.timeout:g} s; the decode processes were restarted"
+            ) from None
+
+    def _replace(self, executor: ProcessPoolExecutor, *, kill: bool) -> None:
+        if executor is not self._executor:
+            return  # another batch of the same pool replaced it already
+        self._executor = self._start()
+        if kill:
+            # Python 3.14's ProcessPoolExecutor.kill_workers(); other batches in these processes fail
+            # with BrokenProcessPool and are redone by their logs.
+            for process in list(executor._processes.values()):
+                process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
 
     def set_matcher(
         self, matcher: Matcher | None, store_all: bool, policy: PolicyCheck | None = None

@@ -169,8 +169,13 @@ class Monitor:
         """--once: until every log reached the tree head it saw at the start; otherwise until interrupted."""
         if self._exclusive:
             await self.leases.reset()
+        settings = self.settings
         self._pool = pool = DecodePool(
-            self.settings.decode_processes, self._matcher, self._keep_all(), self._policy
+            settings.decode_processes,
+            self._matcher,
+            self._keep_all(),
+            self._policy,
+            timeout=settings.decode_timeout,
         )
         drawer = asyncio.create_task(self._draw())
         renewer = asyncio.create_task(self.leases.run(self.stop))
@@ -279,6 +284,8 @@ class Monitor:
     def use_settings(self, logs: LogsSettings, settings: MonitorSettings) -> None:
         reselect = logs.selection() != self.logs.selection()
         self.logs, self.settings = logs, settings
+        if self._pool is not None:
+            self._pool.timeout = settings.decode_timeout
         if reselect:
             self._refresh_now.set()
 

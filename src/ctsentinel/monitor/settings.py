@@ -54,3 +54,4 @@ class MonitorSettings:
     lease_seconds: float = 30.0
     range_entries: int = 1_000_000
     range_workers: int = 2
+    decode_timeout: float = 120.0  # seconds one batch may take to decode before it is given up

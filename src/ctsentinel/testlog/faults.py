@@ -22,6 +22,9 @@ Set with `--fault NAME[=VALUE]` at start or at runtime through POST <base>/admin
                              Python converts from text by default (and far past uint64)
   malformed-entry[=INDEX]    the entry logged at INDEX (default: the next one) carries a certificate whose
                              DER is corrupted; the log hashes and signs it as is, so the tree stays valid
+  huge-name=OCTETS           the next entry logged carries a certificate with one more dNSName, of OCTETS
+                             octets in one-letter labels ("a.a.a…example"); like malformed-entry, the log
+                             hashes and signs it as is (the certificate's own signature no longer verifies)
   forged-chain[=INDEX]       every entry's chain (RFC 6962 extra_data, the data tiles' issuer fingerprints)
                              starts with the first issuer certificate of entry INDEX (default 0), which did
                              not sign it: the chain is not covered by the tree, so the log can claim anything
@@ -57,6 +60,7 @@ FAULT_NAMES = (
     "truncated-json",
     "short-entries",
     "malformed-entry",
+    "huge-name",
     "forged-chain",
     "huge-tree-size",
     "crl-unavailable",
@@ -66,7 +70,7 @@ FAULT_NAMES = (
     "ocsp-lies",
     "ocsp-unknown",
 )
-_NEEDS_VALUE = {"rate-limit", "server-error", "slow"}
+_NEEDS_VALUE = {"rate-limit", "server-error", "slow", "huge-name"}
 _NO_VALUE = {
     "bad-sth-signature",
     "huge-tree-size",

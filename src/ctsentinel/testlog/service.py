@@ -60,6 +60,9 @@ class TestLogService:
                 )
             self.storage.malformed_indexes.add(index)
             value = index
+        elif name == "huge-name":
+            next_index = self.storage.tree_size + self.storage.pending_count
+            self.storage.huge_names[next_index] = int(value or 0)
         self.faults.set(name, value)
         log.info("fault set: %s=%s", name, value)
 
@@ -67,6 +70,8 @@ class TestLogService:
         names = list(names)
         if "malformed-entry" in names:
             self.storage.malformed_indexes.clear()
+        if "huge-name" in names:
+            self.storage.huge_names.clear()
         self.faults.clear(names)
         log.info("faults cleared: %s", ", ".join(names))
 

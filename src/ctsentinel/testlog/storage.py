@@ -53,7 +53,13 @@ from ctsentinel.ct.tls import (
     sth_signature_input,
 )
 from ctsentinel.testlog.chains import ChainChecker, CheckedChain, SubmissionError
-from ctsentinel.testlog.malform import corrupt_certificate, corrupt_tbs
+from ctsentinel.testlog.malform import (
+    add_dns_name,
+    add_dns_name_to_tbs,
+    corrupt_certificate,
+    corrupt_tbs,
+    long_dns_name,
+)
 from ctsentinel.testlog.tree import (
     FULL_TILE_BYTES,
     TreeReader,
@@ -159,6 +165,8 @@ class LogStorage:
         self.origin = origin  # the server sets the origin its URL implies; checkpoints are rendered for it
         # Indexes whose certificate is stored corrupted (the malformed-entry fault): see malform.py.
         self.malformed_indexes: set[int] = set()
+        # Index -> octets of the extra dNSName its certificate is stored with (the huge-name fault).
+        self.huge_names: dict[int, int] = {}
         self._conn = conn
         self._checker = ChainChecker()
         self._issuer_der: dict[bytes, bytes] = {}
@@ -423,6 +431,17 @@ class LogStorage:
             pre_certificate=corrupt_certificate(checked.pre_certificate),
         )
 
+    @staticmethod
+    def _with_huge_name(checked: CheckedChain, octets: int) -> CheckedChain:
+        name = long_dns_name(octets)
+        if checked.pre_certificate is None:
+            return dataclasses.replace(checked, signed_entry=add_dns_name(checked.signed_entry, name))
+        return dataclasses.replace(
+            checked,
+            signed_entry=add_dns_name_to_tbs(checked.signed_entry, name),
+            pre_certificate=add_dns_name(checked.pre_certificate, name),
+        )
+
     def add(
         self, submissions: Sequence[Submission], *, sign: bool = True
     ) -> list[SignedCertificateTimestamp | None]:
@@ -468,6 +487,8 @@ class LogStorage:
                 index = first + offset
                 if index in self.malformed_indexes:
                     chain = self._malformed(chain)
+                if index in self.huge_names:
+                    chain = self._with_huge_name(chain, self.huge_names[index])
                 entry = TimestampedEntry(
                     timestamp=default_ts if submission.timestamp is None else submission.timestamp,
                     entry_type=chain.entry_type,

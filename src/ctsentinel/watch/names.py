@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ctsentinel.certs.hosts import MAX_NAME, name_problem
+
 
 class DomainIndex:
-    """Maps watched domains (A-labels, lower case) to the ids of the watches that hold them."""
+    """Maps watched domains (A-labels, lower case) to the ids of the watches that hold them.
+
+    A name can only match a watched domain that is one of its suffixes with at most as many labels as the
+    deepest watched domain: those few suffixes are looked up, found from the right, so the cost of a name
+    is linear in its length, never one copy per dot.
+    """
 
     def __init__(self) -> None:
         # domain -> watch ids that cover the domain itself and its subdomains
@@ -20,22 +27,30 @@ class DomainIndex:
         self._below_only: dict[str, list[int]] = {}
         # parent -> watch ids on a domain exactly one label below it (a wildcard "*.parent" covers those)
         self._by_parent: dict[str, list[int]] = {}
+        self._depth = 0  # labels of the deepest key of _with_apex and _below_only
 
     def add(self, domain: str, watch_id: int) -> None:
         if domain.startswith("*."):
-            _add(self._below_only, domain[2:], watch_id)
-            return
-        _add(self._with_apex, domain, watch_id)
-        parent = domain.partition(".")[2]
-        if parent:
-            _add(self._by_parent, parent, watch_id)
+            domain = domain[2:]
+            _add(self._below_only, domain, watch_id)
+        else:
+            _add(self._with_apex, domain, watch_id)
+            parent = domain.partition(".")[2]
+            if parent:
+                _add(self._by_parent, parent, watch_id)
+        self._depth = max(self._depth, domain.count(".") + 1)
 
     def __len__(self) -> int:
         return len(self._with_apex) + len(self._below_only)
 
     def match(self, name: str) -> Iterable[int]:
-        """Ids of the watches that the certificate name `name` matches (may repeat)."""
+        """Ids of the watches that the certificate name `name` matches (may repeat); none for what cannot
+        be a DNS name (over 253 octets, or a label over 63: certs.hosts flags those in the record)."""
+        if len(name) > MAX_NAME + 1:
+            return
         name = name.rstrip(".").lower()
+        if name_problem(name) is not None:
+            return
         if name.startswith("*."):
             yield from self._match_wildcard(name[2:])
             return
@@ -43,30 +58,35 @@ class DomainIndex:
         ids = with_apex.get(name)
         if ids:
             yield from ids
-        position = name.find(".")
-        while position != -1:
-            suffix = name[position + 1 :]
+        for suffix in self._parents(name):
             ids = with_apex.get(suffix)
             if ids:
                 yield from ids
             ids = below_only.get(suffix)
             if ids:
                 yield from ids
-            position = name.find(".", position + 1)
 
     def _match_wildcard(self, base: str) -> Iterable[int]:
         # "*.base" names some label under base: every watch covering base's subdomains matches, which is
         # a watch on base itself (either form) or on any suffix of base.
         yield from self._with_apex.get(base, ())
         yield from self._below_only.get(base, ())
-        position = base.find(".")
-        while position != -1:
-            suffix = base[position + 1 :]
+        for suffix in self._parents(base):
             yield from self._with_apex.get(suffix, ())
             yield from self._below_only.get(suffix, ())
-            position = base.find(".", position + 1)
         # ... and "*.base" also covers a watched domain exactly one label below base.
         yield from self._by_parent.get(base, ())
+
+    def _parents(self, name: str) -> list[str]:
+        """The proper suffixes of name that could be watched: of 1 to _depth labels, shortest first."""
+        found = []
+        position = len(name)
+        for _ in range(self._depth):
+            position = name.rfind(".", 0, position)
+            if position == -1:
+                break
+            found.append(name[position + 1 :])
+        return found
 
 
 def _add(table: dict[str, list[int]], key: str, watch_id: int) -> None:
