@@ -109,3 +109,37 @@ def test_run_once_with_the_receiver_down_says_what_is_left(
     assert cli.main(["-c", str(config), "alerts", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out) and "ctsentinel: delivery of alert #" in err
+
+
+SECRET_PARTS = ("ops", "hunter2", "T0AAA", "XOXB-SECRET", "token=abc", "sig=def")
+
+
+def test_a_webhook_url_is_never_shown_whole(
+    served: Any,
+    populated: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Slack-style webhook URL carries its token in its path (and others in the query or as a user and
+    password): errors, deliveries.last_error, `alerts`, `run --once` and the log show scheme://host:port/…"""
+    _, _, scenario = populated
+    port = free_port()
+    url = f"http://ops:hunter2@127.0.0.1:{port}/services/T0AAA/B0BBB/XOXB-SECRET?token=abc#sig=def"
+    config = config_with_hook(tmp_path, served(), scenario, url)
+    caplog.set_level("DEBUG")
+    _, out, err = run_once(capsys, config)
+    shown = f"webhook http://127.0.0.1:{port}/…: cannot connect: Connection refused"
+    assert shown in err
+    outputs = [out, err, caplog.text]
+    for args in (["alerts"], ["alerts", "--json"], ["logs"], ["logs", "--json"]):
+        assert cli.main(["-c", str(config), *args]) == 0
+        outputs += capsys.readouterr()
+    assert any(shown in text for text in outputs[3:])  # `alerts` names the failing receiver
+    with monitor_run.db_of(config) as db:
+        stored = db.execute("SELECT channel, last_error FROM deliveries").fetchall()
+    assert stored and all(error and shown in error for _, error in stored)
+    outputs += [str(row) for row in stored]
+    for text in outputs:
+        for part in SECRET_PARTS:
+            assert part not in text, (part, text[:300])

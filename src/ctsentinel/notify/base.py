@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ctsentinel.errors import Error
 from ctsentinel.notify.events import Event
+from ctsentinel.redact import redact_urls
 from ctsentinel.watch.severity import Severity
 
 
@@ -15,8 +16,9 @@ class DeliveryError(Error):
 
 
 def one_line(text: object, limit: int = 300) -> str:
-    """Messages end up in a one-line status column: newlines and runs of spaces would break it."""
-    flat = " ".join(str(text).split())
+    """Messages end up in a one-line status column: newlines and runs of spaces would break it. They are
+    also stored and shown to whoever reads the outbox, so any URL in them is cut to its host."""
+    flat = " ".join(redact_urls(str(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

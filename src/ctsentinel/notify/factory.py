@@ -32,6 +32,7 @@ from ctsentinel.notify.options import Options
 from ctsentinel.notify.settings import ChannelSettings
 from ctsentinel.notify.stdout import StdoutChannel
 from ctsentinel.notify.webhook import WebhookChannel
+from ctsentinel.redact import redact_url
 
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
 
@@ -51,7 +52,7 @@ def build_channel(config: ChannelSettings, position: int, stdout: TextIO | None 
         url = opts.string("url", required=True)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise opts.fail(f"url {url!r} must be an http:// or https:// URL")
+            raise opts.fail(f"url {redact_url(url)!r} must be an http:// or https:// URL")
         channel = WebhookChannel(
             key,
             url,

@@ -23,6 +23,7 @@ from ctsentinel.notify.factory import build_channels
 from ctsentinel.notify.health import LogStateLike, lag_events
 from ctsentinel.notify.sender import Sender
 from ctsentinel.notify.settings import ChannelSettings
+from ctsentinel.redact import redact_urls
 from ctsentinel.retry import Backoff
 from ctsentinel.store import PendingDelivery, Route, Store, Undelivered
 from ctsentinel.terminal import safe_text
@@ -103,7 +104,8 @@ def leftover_lines(left: Sequence[PendingDelivery]) -> list[str]:
     lines = []
     for channel, items in sorted(by_channel.items()):
         count = len(items)
-        errors = Counter(item.last_error for item in items if item.last_error)
+        # Redacted again on the way out: rows written before errors were redacted may still hold a URL.
+        errors = Counter(redact_urls(item.last_error) for item in items if item.last_error)
         why = f" (last error: {errors.most_common(1)[0][0]})" if errors else ""
         lines.append(
             f"ctsentinel: {count} deliver{'y' if count == 1 else 'ies'} to {channel} still pending{why}; "
@@ -122,7 +124,7 @@ def undelivered_lines(rows: Sequence[Undelivered]) -> list[str]:
             state = "FAILED for good"
         else:
             state = f"pending, next try {rfc3339(row.next_attempt)}"
-        error = f": {safe_text(row.last_error)}" if row.last_error else ""
+        error = f": {safe_text(redact_urls(row.last_error))}" if row.last_error else ""
         tries = row.attempts
         lines.append(
             f"delivery of {what} to {safe_text(row.channel)} {state} "

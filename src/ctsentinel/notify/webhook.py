@@ -20,6 +20,7 @@ import aiohttp
 from ctsentinel import __version__
 from ctsentinel.notify.base import Channel, DeliveryError
 from ctsentinel.notify.events import Event
+from ctsentinel.redact import redact_url, redact_urls
 from ctsentinel.watch.severity import Severity
 
 SIGNATURE_HEADER = "X-Ctsentinel-Signature"
@@ -50,6 +51,9 @@ class WebhookChannel(Channel):
     ) -> None:
         super().__init__(key, min_severity, watches)
         self.url = url
+        # Messages name the receiver by scheme, host and port: the rest of a webhook URL is often its
+        # secret (Slack-style URLs carry their token in the path).
+        self.where = f"webhook {redact_url(url)}"
         self.secret = secret
         self.timeout = timeout
         self.concurrency = concurrency
@@ -82,15 +86,15 @@ class WebhookChannel(Channel):
                 # more gets its connection closed rather than our memory filled.
                 await response.content.read(_ANSWER_LIMIT)
         except TimeoutError:
-            raise DeliveryError(f"webhook {self.url}: no answer within {self.timeout:g}s") from None
+            raise DeliveryError(f"{self.where}: no answer within {self.timeout:g}s") from None
         except aiohttp.ClientConnectorError as exc:
             error = exc.os_error
             reason = os.strerror(error.errno) if error.errno else (error.strerror or str(error))
-            raise DeliveryError(f"webhook {self.url}: cannot connect: {reason}") from None
+            raise DeliveryError(f"{self.where}: cannot connect: {redact_urls(reason)}") from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryError(f"webhook {self.url}: {type(exc).__name__}: {exc}") from None
+            raise DeliveryError(f"{self.where}: {type(exc).__name__}: {redact_urls(str(exc))}") from None
         if not 200 <= status < 300:
-            raise DeliveryError(f"webhook {self.url}: HTTP {status}")
+            raise DeliveryError(f"{self.where}: HTTP {status}")
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
+from ctsentinel.redact import redact_url
 from ctsentinel.store.errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -28,12 +29,15 @@ def normalise_url(url: str) -> str:
 
 
 def display_url(url: str) -> str:
-    """The URL for messages: a password in it is masked."""
+    """The URL for messages: a password in it is masked, and its query (which may carry one too, or a
+    key file's passphrase) is shown as "?…"."""
     url = normalise_url(url)
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
-        return url
+        return redact_url(url)
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    return f"{shown}?…" if parsed.query else shown
 
 
 def make_engine(url: str) -> Engine:
