@@ -8,6 +8,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,21 @@ def alert_event(
     return AlertEvent.from_payload(event)
 
 
+def verify_request(secret: str, headers: Any, body: bytes, now: float | None = None) -> bool:
+    """A receiver's check, as docs/webhooks.md describes it, written here independently of ctsentinel:
+    v1=HMAC-SHA256(secret, "TIMESTAMP.IDEMPOTENCY-KEY.BODY"), a timestamp within 5 minutes."""
+    timestamp = headers.get("X-Ctsentinel-Timestamp", "")
+    given = headers.get("X-Ctsentinel-Signature", "")
+    if not timestamp.isdigit() or not given.startswith("v1="):
+        return False
+    signed = f"{timestamp}.{headers.get('Idempotency-Key', '')}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return (
+        hmac.compare_digest(given[3:], expected)
+        and abs((time.time() if now is None else now) - int(timestamp)) <= 300
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,11 +120,8 @@ class HookReceiver:
         started = asyncio.get_running_loop().time()
         while asyncio.get_running_loop().time() - started < self.delay:  # re-read: a test may cut it short
             await asyncio.sleep(0.02)
-        if self.secret is not None:
-            expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-            given = request.headers.get("X-Ctsentinel-Signature", "")
-            if not hmac.compare_digest(expected, given):
-                return web.Response(status=401, text="bad signature")
+        if self.secret is not None and not verify_request(self.secret, request.headers, body):
+            return web.Response(status=401, text="bad signature")
         if request.headers.get("Content-Type") != "application/json":
             return web.Response(status=415)
         if self.fail_next > 0:

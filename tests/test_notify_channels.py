@@ -13,6 +13,7 @@ import sys
 import time
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -258,11 +259,49 @@ def test_webhook_big_answers_are_not_read_whole() -> None:
     assert [key for key, _, _ in asyncio.run(go()).accepted] == ["k0", "k1", "k2"]
 
 
-def test_webhook_signature_is_hmac_sha256_of_the_body() -> None:
-    # RFC 4231 test case 2: HMAC-SHA-256(key "Jefe", "what do ya want for nothing?").
-    expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-    assert signature("Jefe", b"what do ya want for nothing?") == "sha256=" + expected
-    assert signature("Jefe", b"what do ya want for nothing!") != "sha256=" + expected
+def test_webhook_signature_is_hmac_sha256_of_timestamp_key_and_body() -> None:
+    # printf '1717000000.k1.{}' | openssl dgst -sha256 -hmac Jefe
+    expected = "2c1a5c79d22a34b2e2d5a746ff0e72a340a0325a1bb348983515af7683076564"
+    assert signature("Jefe", 1717000000, "k1", b"{}") == "v1=" + expected
+    for changed in [(1717000001, "k1", b"{}"), (1717000000, "k2", b"{}"), (1717000000, "k1", b"{ }")]:
+        assert signature("Jefe", *changed) != "v1=" + expected
+
+
+def test_a_captured_webhook_request_cannot_be_replayed(tmp_path: Path) -> None:
+    """A receiver that checks what docs/webhooks.md says (its own snippet, run here) takes a delivery when
+    it arrives, and refuses the same request replayed later, given a fresh timestamp, or a new key."""
+    doc = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text()
+    snippet = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    verify = namespace["verify_ctsentinel_request"]
+
+    async def go() -> HookReceiver:
+        receiver = HookReceiver()  # takes everything: the check runs below, on what it captured
+        await receiver.start()
+        chan = WebhookChannel("w", receiver.url, secret="s3cret")
+        try:
+            await chan.deliver(alert_event(), "alert-1:w")
+        finally:
+            await chan.close()
+            await receiver.stop()
+        return receiver
+
+    sent = time.time()
+    ((key, body_json, headers),) = asyncio.run(go()).accepted
+    assert key == "alert-1:w" == headers["Idempotency-Key"]
+    body = body_of(alert_event())
+    assert json.loads(body) == body_json
+    timestamp = int(headers["X-Ctsentinel-Timestamp"])
+    assert abs(timestamp - sent) < 5 and headers["X-Ctsentinel-Signature"].startswith("v1=")
+    assert verify("s3cret", headers, body)
+    assert not verify("wrong", headers, body)
+    assert not verify("s3cret", headers, body, now=timestamp + 301)  # replayed 5 minutes later
+    fresh = dict(headers, **{"X-Ctsentinel-Timestamp": str(timestamp + 3600)})
+    assert not verify("s3cret", fresh, body, now=timestamp + 3600)  # replayed with a new timestamp
+    renamed = dict(headers, **{"Idempotency-Key": "alert-1:other"})
+    assert not verify("s3cret", renamed, body)  # replayed under a new key, to dodge deduplication
+    assert not verify("s3cret", headers, body.replace(b"critical", b"low"))
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ Every table: kind, min_severity ("low"), watches ([] = all), name (the outbox ke
 retry_cap (600 s). Per kind:
     stdout   (nothing more)
     jsonl    path (required)
-    webhook  url (required, http/https), secret (HMAC-SHA256 signature header), timeout (10 s),
-             concurrency (8 requests in flight)
+    webhook  url (required, http/https), secret (signs timestamp, key and body: docs/webhooks.md),
+             timeout (10 s), concurrency (8 requests in flight)
     email    host, from, to (a string or a list) (required); port (25), starttls (false), username and
              password (together), cafile (CA bundle to trust for STARTTLS), timeout (30 s)
     exec     command (a program path or a list: program and arguments; no shell) (required), timeout

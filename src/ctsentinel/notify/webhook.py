@@ -2,7 +2,9 @@
 
 The body is exactly the event's public object. Headers: `Idempotency-Key` (the same on every retry of one
 delivery, so the receiver can drop repeats), `X-Ctsentinel-Event` (alert or log_health) and, with a
-`secret`, `X-Ctsentinel-Signature: sha256=<hex HMAC-SHA256 of the body>`. Only a 2xx status counts as
+`secret`, `X-Ctsentinel-Timestamp` (Unix seconds) and `X-Ctsentinel-Signature: v1=<hex HMAC-SHA256 of
+"TIMESTAMP.IDEMPOTENCY-KEY.BODY">`, as Stripe signs its webhooks: a captured request stops verifying once
+its timestamp is old (docs/webhooks.md says how a receiver checks it). Only a 2xx status counts as
 accepted; redirects are not followed (a 3xx is a failure), so events go only where the config says.
 """
 
@@ -13,7 +15,8 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
@@ -24,11 +27,15 @@ from ctsentinel.redact import redact_url, redact_urls
 from ctsentinel.watch.severity import Severity
 
 SIGNATURE_HEADER = "X-Ctsentinel-Signature"
+TIMESTAMP_HEADER = "X-Ctsentinel-Timestamp"
 _ANSWER_LIMIT = 64 * 1024
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def signature(secret: str, timestamp: int, idempotency_key: str, body: bytes) -> str:
+    """The signature header's value: HMAC-SHA256 over the timestamp, the idempotency key and the body, so
+    that none of the three can be changed (a replay given a fresh timestamp or a new key) and verify."""
+    signed = f"{timestamp}.{idempotency_key}.".encode() + body
+    return "v1=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
 
 
 def body_of(event: Event) -> bytes:
@@ -48,6 +55,7 @@ class WebhookChannel(Channel):
         concurrency: int = 8,
         min_severity: Severity = Severity.LOW,
         watches: Sequence[str] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(key, min_severity, watches)
         self.url = url
@@ -57,6 +65,7 @@ class WebhookChannel(Channel):
         self.secret = secret
         self.timeout = timeout
         self.concurrency = concurrency
+        self.clock = clock
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -76,7 +85,10 @@ class WebhookChannel(Channel):
             "X-Ctsentinel-Event": event.kind,
         }
         if self.secret is not None:
-            headers[SIGNATURE_HEADER] = signature(self.secret, body)
+            # Signed afresh at every attempt: a retry an hour later carries that hour's timestamp.
+            timestamp = int(self.clock())
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = signature(self.secret, timestamp, idempotency_key, body)
         try:
             async with self._client().post(
                 self.url, data=body, headers=headers, allow_redirects=False
