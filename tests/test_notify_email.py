@@ -7,11 +7,15 @@ the subject; the PEM arrives as an attachment; the Message-ID follows the idempo
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import datetime
 import email
 import email.policy
 import ipaddress
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,8 +27,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ctsentinel.notify import DeliveryError, health_event
-from ctsentinel.notify.email import EmailChannel, message_id, safe_header
+from ctsentinel.config import load_config
+from ctsentinel.errors import UserError
+from ctsentinel.notify import DeliveryError, build_channels, health_event
+from ctsentinel.notify.email import CLEARTEXT_LOGIN, EmailChannel, message_id, safe_header
 from notify_helpers import GOOGLE_PEM, GOOGLE_SHA256, PILOT, alert_event, free_port
 
 pytest.importorskip("aiosmtpd")
@@ -188,3 +194,112 @@ def test_unreachable_server_is_a_delivery_error() -> None:
 def test_safe_header() -> None:
     assert safe_header("a\r\nBcc: x\x1b[1m\u202eb\u2028c") == "a Bcc: x[1mb c"
     assert len(safe_header("x" * 1000)) == 150
+
+
+# -- no password in the clear ------------------------------------------------------------------------------
+
+
+class WireRecorder:
+    """A TCP relay on 127.0.0.1 in front of a server, keeping every byte the client sent: what anyone on
+    the path would read."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent = bytearray()
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if record:
+                    self.sent += data
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _accept_any(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    return AuthResult(success=True)
+
+
+def test_no_login_without_tls(tmp_path: Path) -> None:
+    """A server that accepts AUTH over plain text (aiosmtpd with auth_require_tls off, as a careless relay
+    is set up) still never gets the password: the channel refuses before it logs in, and nothing of AUTH
+    crosses the wire; the config says so in one line when it is loaded."""
+    mailbox = Mailbox()
+    controller = Controller(
+        mailbox, hostname="127.0.0.1", port=free_port(), auth_require_tls=False, authenticator=_accept_any
+    )
+    controller.start()
+    wire = WireRecorder(controller.port)
+    try:
+        chan = EmailChannel(
+            "m", "127.0.0.1", "ct@example.org", ["ops@example.org"], port=wire.port,
+            username="ct", password="s3cret", timeout=5,
+        )  # fmt: skip
+        with pytest.raises(DeliveryError) as caught:
+            asyncio.run(chan.deliver(alert_event(), "k"))
+    finally:
+        wire.close()
+        controller.stop()
+    assert str(caught.value) == f"email 127.0.0.1:{wire.port}: {CLEARTEXT_LOGIN}"
+    assert b"AUTH" not in bytes(wire.sent) and b"s3cret" not in bytes(wire.sent)
+    assert base64.b64encode(b"\0ct\0s3cret") not in bytes(wire.sent)
+    assert mailbox.envelopes == []
+
+    config = tmp_path / "ctsentinel.toml"
+    config.write_text(
+        '[[notify]]\nkind = "email"\nhost = "smtp.example.org"\nfrom = "ct@example.org"\n'
+        'to = "ops@example.org"\nusername = "ct"\npassword = "s3cret"\n'
+    )
+    with pytest.raises(UserError) as refused:
+        build_channels(load_config(config).notify)
+    assert str(refused.value) == f"[[notify]] #1 email: username and password: {CLEARTEXT_LOGIN}"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtps_logs_in_over_tls(tmp_path: Path) -> None:
+    context, cafile = self_signed(tmp_path)
+    mailbox = Mailbox()
+    logins: list[bytes] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        logins.append(data.password)
+        return AuthResult(success=data.login == b"ct" and data.password == b"s3cret")
+
+    controller = Controller(
+        mailbox, hostname="127.0.0.1", port=free_port(), ssl_context=context, auth_required=True,
+        authenticator=authenticator,
+        auth_require_tls=False,  # aiosmtpd counts only STARTTLS as TLS; the wire below shows it is
+    )  # fmt: skip
+    controller.start()
+    wire = WireRecorder(controller.port)
+    try:
+        chan = EmailChannel(
+            "m", "127.0.0.1", "ct@example.org", ["ops@example.org"], port=wire.port, smtps=True,
+            cafile=cafile, username="ct", password="s3cret", timeout=5,
+        )  # fmt: skip
+        asyncio.run(chan.deliver(alert_event(), "k"))
+    finally:
+        wire.close()
+        controller.stop()
+    assert logins == [b"s3cret"] and len(mailbox.envelopes) == 1
+    assert wire.sent[:1] == b"\x16"  # a TLS handshake from the first byte
+    assert b"AUTH" not in bytes(wire.sent) and b"s3cret" not in bytes(wire.sent)

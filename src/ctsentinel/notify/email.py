@@ -1,4 +1,9 @@
-"""The email channel: SMTP (STARTTLS and AUTH when configured), a plain-text body and the PEM attached.
+"""The email channel: SMTP (STARTTLS or SMTPS, and AUTH when configured), a plain-text body and the PEM
+attached.
+
+A username and password are only ever sent over TLS: without starttls or smtps the channel refuses to log
+in (the config says so when it is loaded, the channel again before it connects), since AUTH PLAIN and
+LOGIN carry the password in the clear, readable by anyone on the path.
 
 The subject is built from certificate fields an attacker chose. EmailMessage with the default policy already
 refuses CR/LF in a header; on top of that every control or format character is dropped and the length
@@ -25,6 +30,10 @@ from ctsentinel.notify.render import summary, text_block
 from ctsentinel.watch.severity import Severity
 
 SUBJECT_LIMIT = 150
+CLEARTEXT_LOGIN = (
+    "refusing to log in without TLS, the password would cross the network in clear "
+    "(set starttls = true, or smtps = true for a server on port 465)"
+)
 log = logging.getLogger(__name__)
 
 
@@ -73,6 +82,7 @@ class EmailChannel(Channel):
         *,
         port: int = 25,
         starttls: bool = False,
+        smtps: bool = False,
         username: str | None = None,
         password: str | None = None,
         cafile: str | None = None,
@@ -83,7 +93,7 @@ class EmailChannel(Channel):
         super().__init__(key, min_severity, watches)
         self.host, self.port = host, port
         self.sender, self.recipients = sender, list(recipients)
-        self.starttls, self.cafile = starttls, cafile
+        self.starttls, self.smtps, self.cafile = starttls, smtps, cafile
         self.username, self.password = username, password
         self.timeout = timeout
 
@@ -93,10 +103,13 @@ class EmailChannel(Channel):
 
     def _send(self, message: EmailMessage) -> None:
         where = f"email {self.host}:{self.port}"
+        if self.username is not None and not (self.starttls or self.smtps):
+            raise DeliveryError(f"{where}: {CLEARTEXT_LOGIN}")
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with self._connect() as smtp:
                 smtp.ehlo()
                 if self.starttls:
+                    # A server that does not offer STARTTLS is an error here, never a fallback to plain.
                     smtp.starttls(context=ssl.create_default_context(cafile=self.cafile))
                     smtp.ehlo()
                 if self.username is not None:
@@ -117,3 +130,9 @@ class EmailChannel(Channel):
             # The server took the message for the other recipients, and a retry would send them a duplicate:
             # a partial refusal counts as delivered, but is reported.
             log.warning("%s: recipients refused: %s", where, ", ".join(sorted(refused)))
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.smtps:
+            context = ssl.create_default_context(cafile=self.cafile)
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)

@@ -6,8 +6,9 @@ retry_cap (600 s). Per kind:
     jsonl    path (required)
     webhook  url (required, http/https), secret (signs timestamp, key and body: docs/webhooks.md),
              timeout (10 s), concurrency (8 requests in flight)
-    email    host, from, to (a string or a list) (required); port (25), starttls (false), username and
-             password (together), cafile (CA bundle to trust for STARTTLS), timeout (30 s)
+    email    host, from, to (a string or a list) (required); port (25, or 465 with smtps), starttls
+             (false), smtps (false: TLS from the first byte), username and password (together, and only
+             with starttls or smtps), cafile (CA bundle to trust for TLS), timeout (30 s)
     exec     command (a program path or a list: program and arguments; no shell) (required), timeout
              (30 s), concurrency (1)
 
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 
 from ctsentinel.errors import UserError
 from ctsentinel.notify.base import Channel
-from ctsentinel.notify.email import EmailChannel
+from ctsentinel.notify.email import CLEARTEXT_LOGIN, EmailChannel
 from ctsentinel.notify.exec import ExecChannel
 from ctsentinel.notify.jsonl import JsonlChannel
 from ctsentinel.notify.options import Options
@@ -70,13 +71,19 @@ def build_channel(config: ChannelSettings, position: int, stdout: TextIO | None 
         username, password = opts.string("username"), opts.string("password")
         if (username is None) != (password is None):
             raise opts.fail("username and password go together")
+        starttls, smtps = opts.boolean("starttls", False), opts.boolean("smtps", False)
+        if starttls and smtps:
+            raise opts.fail("starttls and smtps exclude each other (smtps: TLS from the first byte)")
+        if username is not None and not (starttls or smtps):
+            raise opts.fail(f"username and password: {CLEARTEXT_LOGIN}")
         channel = EmailChannel(
             key,
             opts.string("host", required=True),
             sender,
             recipients,
-            port=opts.integer("port", 25, minimum=1),
-            starttls=opts.boolean("starttls", False),
+            port=opts.integer("port", 465 if smtps else 25, minimum=1),
+            starttls=starttls,
+            smtps=smtps,
             username=username,
             password=password,
             cafile=opts.string("cafile"),
