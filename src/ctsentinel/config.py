@@ -286,8 +286,10 @@ def _logs_settings(path: Path, table: Any) -> LogsSettings:
     include = tuple(reader.strings("include"))
     exclude = tuple(reader.strings("exclude"))
     batch_size = reader.integer("batch_size", 1000, minimum=1)
-    requests_per_second = reader.number("requests_per_second", 20.0, minimum=0.01)
-    concurrency = reader.integer("concurrency", 4, minimum=1)
+    # Ceilings on the adaptive per-log budget (logs/budget.py); absent means none.
+    has = reader.table.__contains__
+    rate = reader.number("requests_per_second", 0, minimum=0.01) if has("requests_per_second") else None
+    concurrency = reader.integer("concurrency", 0, minimum=1) if has("concurrency") else None
     if start not in tuple(Start):
         reader.fail(f'start must be "end" or "beginning", not {start!r}')
     reader.done()
@@ -300,7 +302,7 @@ def _logs_settings(path: Path, table: Any) -> LogsSettings:
         include=include,
         exclude=exclude,
         batch_size=batch_size,
-        requests_per_second=requests_per_second,
+        requests_per_second=rate,
         concurrency=concurrency,
     )
 

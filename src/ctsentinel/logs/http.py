@@ -144,14 +144,20 @@ class HttpClient:
         while True:
             try:
                 async with budget.slot():
+                    began = time.monotonic()
                     status, body, retry_after = await self._once(url)
+                    seconds = time.monotonic() - began
             except TimeoutError:
-                budget.stats.timeouts += 1
                 failures += 1
                 if failures >= self.max_tries:
+                    budget.stats.timeouts += 1
                     raise LogHTTPError(
                         url, f"timed out after {failures} tries (read timeout {self.read_timeout:g} s)"
                     ) from None
+                # A log that does not answer in time is congested: slow down for every request to it.
+                budget.timed_out(failures)
+                budget.stats.retries += 1
+                continue
             except aiohttp.ClientError as exc:
                 failures += 1
                 if failures >= self.max_tries:
@@ -159,26 +165,33 @@ class HttpClient:
                     raise LogHTTPError(url, f"{detail} (after {failures} tries)") from None
             else:
                 if status == 200:
-                    budget.succeeded()
+                    budget.succeeded(seconds, len(body))
                     budget.stats.bytes += len(body)
                     return body
                 if status == 429:
                     limited += 1
                     if limited >= self.max_rate_limited:
                         raise LogHTTPError(url, f"HTTP 429 after {limited} tries", status)
-                    wait = None if retry_after is None else min(retry_after, self.retry_after_cap)
-                    budget.rate_limited(wait, limited)
+                    budget.rate_limited(self._capped(retry_after), limited)
                     budget.stats.retries += 1
                     continue
                 if status < 500:
                     text = _short(body[:200].decode("utf-8", "replace"))
                     raise LogHTTPError(url, f"HTTP {status}" + (f": {text}" if text else ""), status)
-                budget.stats.server_errors += 1
                 failures += 1
+                if status == 503 and failures < self.max_tries:
+                    # "Service Unavailable": the log says it is overloaded, which is a request to slow down.
+                    budget.overloaded(self._capped(retry_after), failures)
+                    budget.stats.retries += 1
+                    continue
+                budget.stats.server_errors += 1
                 if failures >= self.max_tries:
                     raise LogHTTPError(url, f"HTTP {status} after {failures} tries", status)
             budget.stats.retries += 1
             await asyncio.sleep(budget.backoff(failures))
+
+    def _capped(self, retry_after: float | None) -> float | None:
+        return None if retry_after is None else min(retry_after, self.retry_after_cap)
 
     async def _once(self, url: str) -> tuple[int, bytes, float | None]:
         headers = _IDENTITY if _is_loopback(url) else None

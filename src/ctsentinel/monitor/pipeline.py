@@ -508,6 +508,7 @@ class Monitor:
             attempts.reload = True  # the ranges move the log's position: read it back next time
             return
         await worker.catch_up(self.stop)
+        await worker.save_request_rate(force=True)
 
     async def _in_ranges(self, worker: LogWorker) -> bool:
         """True while the log's backlog is worked in ranges (by any process): when ranges are open, or
@@ -550,6 +551,7 @@ class Monitor:
         )
         try:
             await worker.failed(message)
+            await worker.save_request_rate(force=True)  # a log that refused until we gave up slowed us down
         except StoreError as exc:
             worker.result.error = f"{message} (and not recorded: {exc})"
 

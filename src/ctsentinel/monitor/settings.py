@@ -33,8 +33,9 @@ class LogsSettings:
     include: tuple[str, ...] = ()  # only these log URLs (empty: all of the list)
     exclude: tuple[str, ...] = ()  # never these log URLs
     batch_size: int = 1000  # most entries asked for in one request (logs may return fewer)
-    requests_per_second: float = 20.0  # per-log request budget
-    concurrency: int = 4  # per-log requests in flight
+    # Ceilings on each log's adaptive request budget (logs/budget.py); None: no ceiling.
+    requests_per_second: float | None = None
+    concurrency: int | None = None
 
     def selection(self) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """What decides which logs are monitored: a change here means the log list is read again."""

@@ -29,6 +29,9 @@ from ctsentinel.store.types import TreeHeadLike
 _Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
 _Queue: TypeAlias = "asyncio.Queue[_Prepared | BaseException | None]"
 _IN_FLIGHT = 3  # chunks between download and commit: enough to overlap the stages, bounded in memory
+# The request rate the log tolerates is saved when it moved by this fraction, or at most this often.
+_RATE_CHANGE = 0.1
+_RATE_SAVE_INTERVAL = 30.0
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,17 @@ class LogWorker:
         self.end: int | None = None
         self.result = WorkerResult(info)
         self._reported: set[tuple[str, str]] = set()
+        self._saved_rate: float | None = None  # the request rate as the store has it
+        self._rate_saved_at = 0.0
 
     # --- state -----------------------------------------------------------------------------------------
 
     async def load(self) -> None:
         state: LogState | None = await self.store.call(self.store.store.log_state, self.info.log_id)
+        if state is not None and self._saved_rate is None and state.request_rate is not None:
+            # Once per run: after a failure the budget has learned more recently than the store.
+            self.client.budget.resume(state.request_rate)
+            self._saved_rate = state.request_rate
         if state is None or state.position is None:
             self.verifier = None
             return
@@ -309,6 +318,18 @@ class LogWorker:
         self.result.entries += chunk.end - chunk.start
         self.on_commit(entries)
         self.on_progress(self.position, self.target_size, "")
+        await self.save_request_rate()
+
+    async def save_request_rate(self, *, force: bool = False) -> None:
+        """Remember the request rate the log tolerates when it moved (or, with force, whenever it differs)."""
+        rate = self.client.budget.tolerated_rate
+        saved = self._saved_rate
+        if saved is not None and rate == saved:
+            return
+        moved = saved is None or abs(rate - saved) > _RATE_CHANGE * saved
+        if force or moved or now() - self._rate_saved_at > _RATE_SAVE_INTERVAL:
+            await self.store.call(self.store.store.record_request_rate, self.info.log_id, rate)
+            self._saved_rate, self._rate_saved_at = rate, now()
 
 
 async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

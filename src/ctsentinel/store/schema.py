@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -55,6 +56,7 @@ logs = Table(
     Column("last_error", Text),
     Column("entries_processed", BigInteger, nullable=False, default=0),
     Column("updated_at", DateTime(timezone=True)),
+    Column("request_rate", Float),  # requests/s the log last tolerated (logs/budget.py); null: not yet known
 )
 
 tree_heads = Table(

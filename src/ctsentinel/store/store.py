@@ -197,6 +197,11 @@ class Store:
                 .values(errors=logs.c.errors + 1, last_error=line, updated_at=_now())
             )
 
+    def record_request_rate(self, log_id: bytes, rate: float) -> None:
+        """Remember the request rate (requests/s) the log tolerated, for the next run's budget."""
+        with self._db.write() as conn:
+            conn.execute(update(logs).where(logs.c.log_id == log_id).values(request_rate=float(rate)))
+
     def start_log(self, log_id: bytes, start_index: int, compact_range: bytes, head: TreeHeadLike) -> None:
         """Set a new log's starting point: position = start_index, with the compact range at that size."""
         _check_range(compact_range, start_index, f"start_log at {start_index}")
@@ -516,4 +521,5 @@ def _state(row: Any) -> LogState:
         latest_size=row.latest_size,
         latest_timestamp=row.latest_timestamp,
         mmd=row.mmd,
+        request_rate=row.request_rate,
     )

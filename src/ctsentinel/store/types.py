@@ -94,6 +94,7 @@ class LogState:
     latest_size: int | None = None  # the largest tree head observed, verified or not
     latest_timestamp: int | None = None  # its timestamp, ms
     mmd: int | None = None
+    request_rate: float | None = None  # requests/s the log last tolerated; None: not known yet
 
 
 @dataclass

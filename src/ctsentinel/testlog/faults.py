@@ -14,6 +14,9 @@ Set with `--fault NAME[=VALUE]` at start or at runtime through POST <base>/admin
   rate-limit=N               HTTP 429 with Retry-After: N unless the client waited N seconds since its last
                              served request (a client honouring Retry-After gets through)
   rate-limit-no-retry-after[=N]   the same, without the Retry-After header (N defaults to 1)
+  rate-limit-rps=N           at most N requests served in any one second; above that HTTP 429 with
+                             Retry-After: 1 (GET /admin/faults counts what was served, refused, and refused
+                             again within the second it was told to wait)
   server-error=N             the next N requests get 503, 500, 503, … (counts down, then clears itself)
   slow=SECONDS               every response is delayed by SECONDS
   truncated-json             JSON bodies are cut off halfway (the connection delivers what it has)
@@ -55,6 +58,7 @@ FAULT_NAMES = (
     "shrink",
     "rate-limit",
     "rate-limit-no-retry-after",
+    "rate-limit-rps",
     "server-error",
     "slow",
     "truncated-json",
@@ -70,7 +74,7 @@ FAULT_NAMES = (
     "ocsp-lies",
     "ocsp-unknown",
 )
-_NEEDS_VALUE = {"rate-limit", "server-error", "slow", "huge-name"}
+_NEEDS_VALUE = {"rate-limit", "rate-limit-rps", "server-error", "slow", "huge-name"}
 _NO_VALUE = {
     "bad-sth-signature",
     "huge-tree-size",
@@ -124,12 +128,15 @@ class Faults:
     fork_base: int = 0  # tree size published when fork was set: the fork shows from the next size on
     fork_index: int = 0
     last_served: float = 0.0  # monotonic time of the last request the rate limit let through
+    window: RateWindow = field(default_factory=lambda: RateWindow(0))  # rate-limit-rps
 
     def set(self, name: str, value: float | int | None) -> None:
         self.active[name] = value
         if name in ("rate-limit", "rate-limit-no-retry-after"):
             # The very next request is limited, so that setting the fault is observable at once.
             self.last_served = time.monotonic()
+        if name == "rate-limit-rps":
+            self.window = RateWindow(int(value or 0))
 
     def clear(self, names: Iterable[str]) -> None:
         for name in names:
@@ -147,12 +154,16 @@ class Faults:
         state: dict[str, object] = dict(self.active)
         if "fork" in self.active:
             state["fork"] = {"index": self.fork_index, "from_size": self.fork_base + 1}
+        if "rate-limit-rps" in self.active:
+            state["rate-limit-rps"] = self.window.to_json()
         return {"faults": state, "known": list(FAULT_NAMES)}
 
     # --- per-request decisions -------------------------------------------------------------------------
 
     def rate_limited(self) -> tuple[bool, int | None]:
         """(refuse?, Retry-After seconds or None) for one request, and start the clock when served."""
+        if "rate-limit-rps" in self.active and not self.window.admit(time.monotonic()):
+            return True, 1
         for name in ("rate-limit", "rate-limit-no-retry-after"):
             if name in self.active:
                 window = self.active[name]
@@ -178,6 +189,45 @@ class Faults:
         else:
             self.active["server-error"] = remaining - 1
         return status
+
+
+@dataclass
+class RateWindow:
+    """At most `limit` requests admitted in any one-second window, as a log's per-client limit counts."""
+
+    limit: int
+    admitted: list[float] = field(default_factory=list)  # times within the last second, oldest first
+    served: int = 0
+    refused: int = 0
+    refused_early: int = 0  # refused again before the Retry-After second it was given had passed
+    last_refusal: float = -math.inf
+
+    def admit(self, now: float) -> bool:
+        cutoff = now - 1.0
+        drop = 0
+        while drop < len(self.admitted) and self.admitted[drop] <= cutoff:
+            drop += 1
+        del self.admitted[:drop]
+        if len(self.admitted) < self.limit:
+            self.admitted.append(now)
+            self.served += 1
+            return True
+        # A client that obeys Retry-After: 1 sends nothing for a second after a refusal, except requests
+        # already on their way (a tenth of a second is plenty on loopback).
+        if 0.1 < now - self.last_refusal < 1.0:
+            self.refused_early += 1
+        else:
+            self.last_refusal = now
+        self.refused += 1
+        return False
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "limit": self.limit,
+            "served": self.served,
+            "refused": self.refused,
+            "refused_early": self.refused_early,
+        }
 
 
 def parse_admin_request(body: object) -> tuple[Mapping[str, object], list[str]]:
