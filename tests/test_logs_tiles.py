@@ -17,8 +17,8 @@ from ctsentinel.ct import merkle
 from ctsentinel.ct.errors import DecodeError, ProofError
 from ctsentinel.ct.signatures import LogSigner
 from ctsentinel.ct.tiles import TileRef, check_data_tile, decode_data_tile, decode_hash_tile, encode_hash_tile
+from ctsentinel.ct.tilescan import scan_data_tile
 from ctsentinel.logs import HttpClient, LogBudget, LogInfo, StaticCtClient
-from ctsentinel.logs.tilescan import scan_data_tile
 
 TILES = Path(__file__).parent / "data" / "logs" / "navigli2025h2" / "tile"
 ROOT_1024 = base64.b64decode("EMfGG85uIddeOXt5/wdQGP3IQd0COCqoLg9Q6CsPLJA=")

@@ -10,8 +10,10 @@ import pickle
 from pathlib import Path
 
 from ctsentinel.config import parse_config
+from ctsentinel.ct.entries import EntryApi, EntryBody
 from ctsentinel.ct.merkle import leaf_hashes, root_hash
-from ctsentinel.monitor.decode_pool import Decoded, DecodePool, decode_batch, init_worker
+from ctsentinel.monitor.decode_pool import Decoded, DecodePool, Outcome
+from ctsentinel.monitor.decode_worker import Matcher, Worker
 from ctsentinel.watch import Watchlist
 
 DATA = Path(__file__).parent / "data" / "monitor"
@@ -26,6 +28,23 @@ def entries() -> list[tuple[int, bytes, bytes]]:
     return items
 
 
+def answer(items: list[tuple[int, bytes, bytes]]) -> EntryBody:
+    """A get-entries answer holding `items` (consecutive, from the first one's index), as a log sends it."""
+    document = {
+        "entries": [
+            {"leaf_input": base64.b64encode(leaf).decode(), "extra_data": base64.b64encode(extra).decode()}
+            for _, leaf, extra in items
+        ]
+    }
+    return EntryBody(EntryApi.RFC6962, "test", items[0][0], len(items), json.dumps(document).encode())
+
+
+def decode_batch(items: list[tuple[int, bytes, bytes]], matcher: Matcher | None, store_all: bool) -> Outcome:
+    worker = Worker()
+    worker.matcher, worker.store_all = matcher, store_all
+    return worker.process(answer(items), {})
+
+
 def watchlist() -> Watchlist:
     config = parse_config('[[watch]]\nname = "racing"\ndomains = ["netkeiba.com"]\n', Path("x.toml"))
     return Watchlist.from_config(config.watches)
@@ -35,6 +54,9 @@ def test_leaf_hashes_give_the_real_pilot_root() -> None:
     pilot = entries()[:4]
     hashes = leaf_hashes(leaf for _, leaf, _ in pilot)
     assert base64.b64encode(root_hash(hashes)).decode() == "A26tmgcaUJpkFXFpkzCS8bJ29cQBEgExKAYFL8hiJ5E="
+    # The decode process hashes every leaf of an answer, matched or not, in log order.
+    outcome = decode_batch(pilot, watchlist(), False)
+    assert outcome.entries == 4 and outcome.leaf_hashes == b"".join(hashes)
 
 
 def check(decoded: Decoded) -> None:
@@ -44,15 +66,13 @@ def check(decoded: Decoded) -> None:
 
 def test_only_what_matters_crosses_back() -> None:
     items = entries()
-    init_worker(watchlist(), False, 0)
-    (hit,) = decode_batch(items)
+    (hit,) = decode_batch(items, watchlist(), False).decoded
     assert hit.entry_index == 2 and hit.entry_type == "x509" and hit.record.dns_names == ["www.netkeiba.com"]
     assert [(f.watch, f.matched) for f in hit.findings] == [("racing", ("www.netkeiba.com",))]
     assert 1364256000000 <= hit.timestamp < 1364342400000  # 2013-03-26, from the leaf
     check(hit)
 
-    init_worker(None, True, 0)
-    every = decode_batch(items)
+    every = decode_batch(items, None, True).decoded
     assert [d.entry_index for d in every] == [0, 1, 2, 3, 4]
     assert [d.entry_type for d in every] == ["x509"] * 4 + ["precert"]
     assert every[4].record.precert and "sdfedsf.trust" in every[4].record.dns_names
@@ -66,33 +86,43 @@ def test_a_corrupted_certificate_is_kept_with_its_error() -> None:
     # Byte 15 starts the certificate's DER inside the MerkleTreeLeaf: break the outer SEQUENCE tag.
     assert leaf[15] == 0x30
     broken = leaf[:15] + b"\x31" + leaf[16:]
-    init_worker(watchlist(), False, 0)
-    assert decode_batch([(index, leaf, extra)]) == []
-    (kept,) = decode_batch([(index, broken, extra)])
+    assert decode_batch([(index, leaf, extra)], watchlist(), False).decoded == []
+    (kept,) = decode_batch([(index, broken, extra)], watchlist(), False).decoded
     assert kept.record.error and kept.findings == []
     assert kept.record.sha256 == hashlib.sha256(broken[15:-2]).hexdigest()  # 2 bytes: empty extensions
 
 
-def test_the_pool_returns_what_the_worker_function_does() -> None:
-    items = entries() * 200  # 1000 entries: split across both processes
-    items = [(i, leaf, extra) for i, (_, leaf, extra) in enumerate(items)]
-    init_worker(watchlist(), False, 0)
-    expected = decode_batch(items)
+def test_a_malformed_answer_is_one_line_and_nothing_else() -> None:
+    worker = Worker()
+    truncated = answer(entries())
+    truncated = EntryBody(truncated.api, "u", 0, 5, truncated.body[:100])
+    outcome = worker.process(truncated, {})
+    assert outcome.entries == 0 and outcome.error is not None and outcome.error.startswith("truncated JSON (")
+    too_many = EntryBody(EntryApi.RFC6962, "u", 0, 2, answer(entries()).body)
+    assert worker.process(too_many, {}).error == "5 entries returned for 2 asked"
 
-    async def pooled() -> list[Decoded]:
+
+def test_the_pool_returns_what_the_worker_does() -> None:
+    items = [(i, leaf, extra) for i, (_, leaf, extra) in enumerate(entries() * 200)]
+    expected = [decode_batch(items[i : i + 250], watchlist(), False) for i in range(0, 1000, 250)]
+
+    async def pooled() -> list[Outcome]:
         pool = DecodePool(2, watchlist(), False)
         try:
-            return await pool.decode(items)
+            answers = [answer(items[i : i + 250]) for i in range(0, 1000, 250)]
+            return await asyncio.gather(*(pool.process(a) for a in answers))
         finally:
-            pool.close()
+            await pool.close()
 
     got = asyncio.run(pooled())
-    assert [d.entry_index for d in got] == [i for i in range(1000) if i % 5 == 2]
-    assert [(d.entry_index, d.record.sha256, d.findings) for d in got] == [
-        (d.entry_index, d.record.sha256, d.findings) for d in expected
+    decoded = [d for outcome in got for d in outcome.decoded]
+    assert [d.entry_index for d in decoded] == [i for i in range(1000) if i % 5 == 2]
+    assert [(d.entry_index, d.record.sha256, d.findings) for d in decoded] == [
+        (d.entry_index, d.record.sha256, d.findings) for outcome in expected for d in outcome.decoded
     ]
+    assert b"".join(o.leaf_hashes for o in got) == b"".join(leaf_hashes(leaf for _, leaf, _ in items))
     # Only the matched fifth comes back, without the chains: far less than what went out.
-    assert len(pickle.dumps(got)) * 4 < sum(len(leaf) + len(extra) for _, leaf, extra in items)
+    assert len(pickle.dumps(decoded)) * 4 < sum(len(leaf) + len(extra) for _, leaf, extra in items)
 
 
 def test_a_dead_worker_is_replaced() -> None:
@@ -105,16 +135,16 @@ def test_a_dead_worker_is_replaced() -> None:
 
     items = [(i, leaf, extra) for i, (_, leaf, extra) in enumerate(entries() * 100)]
 
-    async def scenario() -> list[Decoded]:
+    async def scenario() -> Outcome:
         pool = DecodePool(1, watchlist(), False)
         try:
-            assert len(await pool.decode(items)) == 100
-            for pid in list(pool._executor._processes):  # type: ignore[attr-defined]
+            assert len((await pool.process(answer(items))).decoded) == 100
+            for pid in pool.pids:
                 os.kill(pid, signal.SIGKILL)
             with pytest.raises(PoolError, match="decode process died"):
-                await pool.decode(items)
-            return await pool.decode(items)
+                await pool.process(answer(items))
+            return await pool.process(answer(items))
         finally:
-            pool.close()
+            await pool.close()
 
-    assert [d.entry_index for d in asyncio.run(scenario())] == list(range(2, 500, 5))
+    assert [d.entry_index for d in asyncio.run(scenario()).decoded] == list(range(2, 500, 5))

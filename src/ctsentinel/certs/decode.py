@@ -13,13 +13,13 @@ from hashlib import sha256
 
 from ctsentinel.certs.der import IndefiniteLength, to_definite
 from ctsentinel.certs.issuer import verified_issuer
-from ctsentinel.certs.record import CertRecord
+from ctsentinel.certs.record import CertRecord, MatchView
 from ctsentinel.certs.x509 import one_line, walk
 from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.tiles import TileLeaf
 from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
 
-__all__ = ["record_from_der", "record_from_entry", "record_from_tile_leaf"]
+__all__ = ["match_view", "record_from_der", "record_from_entry", "record_from_tile_leaf"]
 
 def record_from_der(der: bytes, *, issuer_spki_sha256: bytes | None = None) -> CertRecord:
     """A DER certificate or precertificate; issuer_spki_sha256 is the issuer's key hash if known."""
@@ -68,6 +68,60 @@ def record_from_entry(leaf_input: bytes, extra_data: bytes, *, verify_issuer: bo
         except Exception as exc:
             problem = f"extra_data: internal error {type(exc).__name__}"
     return _with_problem(_x509(entry.signed_entry, issuer_spki), problem)
+
+
+def match_view(leaf_input: bytes, extra_data: bytes) -> MatchView | None:
+    """The names, addresses and issuer of a get-entries item, for matching: record_from_entry's work
+    without its fingerprints, the TLS structures read by their lengths. None wherever
+    record_from_entry(..., verify_issuer=False) would give a record with an error (or anything is
+    unusual): the caller then decodes the entry fully, since a malformed entry is always kept."""
+    try:
+        parts = _entry_parts(leaf_input, extra_data)
+        if parts is None:
+            return None
+        signed_entry, issuer_key_hash = parts
+        precert = issuer_key_hash is not None
+        record = walk(signed_entry, "", None, bare_tbs=precert, precert=precert, fingerprints=False)
+    except Exception:  # IndefiniteLength (a record with a note), or anything unforeseen: decode fully
+        return None
+    if record.error is not None:
+        return None
+    key_hash = issuer_key_hash.hex() if issuer_key_hash is not None else None
+    return MatchView(record.dns_names, record.ip_addresses, record.issuer, key_hash, record.precert)
+
+
+def _entry_parts(leaf: bytes, extra: bytes) -> tuple[bytes, bytes | None] | None:
+    """(signed_entry, issuer_key_hash or None) of a MerkleTreeLeaf, with a precertificate's extra_data
+    checked to hold its pre_certificate and chain; None wherever ct.tls would refuse either."""
+    size = len(leaf)
+    # version 0, leaf type 0, 8-byte timestamp, entry type 0 (x509) or 1 (precert)
+    if size < 15 or leaf[0] or leaf[1] or leaf[10] or leaf[11] > 1:
+        return None
+    precert = leaf[11] == 1
+    at = 44 if precert else 12  # precert: the 32-byte issuer_key_hash comes first
+    if size < at + 3:
+        return None
+    length = int.from_bytes(leaf[at : at + 3], "big")
+    start, end = at + 3, at + 3 + length
+    if length < 1 or end + 2 > size or end + 2 + int.from_bytes(leaf[end : end + 2], "big") != size:
+        return None
+    if not precert:
+        return leaf[start:end], None
+    # PrecertChainEntry: pre_certificate (1 or more bytes), then a chain of certificates, nothing after.
+    size = len(extra)
+    if size < 3:
+        return None
+    length = int.from_bytes(extra[0:3], "big")
+    at = 3 + length
+    if length < 1 or at + 3 > size or at + 3 + int.from_bytes(extra[at : at + 3], "big") != size:
+        return None
+    at += 3
+    while at < size:
+        length = int.from_bytes(extra[at : at + 3], "big")
+        if at + 3 > size or length < 1 or at + 3 + length > size:
+            return None
+        at += 3 + length
+    return leaf[start:end], leaf[12:44]
 
 
 def record_from_tile_leaf(leaf: TileLeaf, issuers: Mapping[bytes, bytes] | None = None) -> CertRecord:

@@ -46,3 +46,19 @@ class CertRecord:
             "precert": self.precert,
             "error": self.error,
         }
+
+
+@dataclass(slots=True)
+class MatchView:
+    """What matching needs of a log entry, read without what only a stored record needs (fingerprints).
+
+    issuer_key_hash is what the entry itself says of its issuer's key: a precertificate entry carries it
+    (covered by the log's tree); for a final certificate it is None, since only a signature check against
+    the chain's candidates tells (certs.issuer), and that is done for the entries that are kept.
+    """
+
+    dns_names: list[str]
+    ip_addresses: list[str]
+    issuer: str | None  # RFC 4514 text of the issuer Name
+    issuer_key_hash: str | None  # hex
+    precert: bool

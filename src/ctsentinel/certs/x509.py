@@ -54,9 +54,18 @@ Span = tuple[int, int]  # [start, end) offsets into the input
 
 
 def walk(
-    b: bytes, sha256_hex: str, issuer_spki_sha256: str | None, *, bare_tbs: bool, precert: bool
+    b: bytes,
+    sha256_hex: str,
+    issuer_spki_sha256: str | None,
+    *,
+    bare_tbs: bool,
+    precert: bool,
+    fingerprints: bool = True,
 ) -> CertRecord:
-    """Decode b, a DER Certificate (or a bare TBSCertificate if bare_tbs), never raising DecodeError."""
+    """Decode b, a DER Certificate (or a bare TBSCertificate if bare_tbs), never raising DecodeError.
+
+    fingerprints=False leaves the subject key hash and the TBS hash out (None), for a caller that only
+    matches names: every field is still read and checked, so the record's error is the same."""
     errors: list[str] = []
     serial = issuer = subject = subject_spki = not_before = not_after = tbs_hash = None
     ids = Identifiers()
@@ -76,14 +85,14 @@ def walk(
             # Nearly every subject is new: caching them would only churn the issuers out of the cache.
             subject, common_names = _name(b, fields[_SUBJECT], "subject", errors, cache=False)
         if count > _SUBJECT_PUBLIC_KEY_INFO:
-            subject_spki = _subject_key_hash(b, fields[_SUBJECT_PUBLIC_KEY_INFO], errors)
+            subject_spki = _subject_key_hash(b, fields[_SUBJECT_PUBLIC_KEY_INFO], errors, fingerprints)
         extensions = _extensions_field(fields)
         strip: list[Span] = []
         extension_list = (0, 0)
         if extensions is not None:
             poison, extension_list = _read_extensions(b, extensions, ids, strip, errors)
         _add_common_names(ids, common_names, errors)
-        if complete and all_read:
+        if complete and all_read and fingerprints:
             tbs_hash = _tbs_sha256(
                 b, tbs_start, (fields_start, fields_end), extensions, extension_list, strip
             )
@@ -223,12 +232,12 @@ def _validity(b: bytes, field: Element, errors: list[str]) -> tuple[str | None, 
     return not_before, not_after
 
 
-def _subject_key_hash(b: bytes, field: Element, errors: list[str]) -> str | None:
+def _subject_key_hash(b: bytes, field: Element, errors: list[str], fingerprint: bool) -> str | None:
     tag, offset, _, end = field
     if tag != SEQUENCE:
         errors.append(f"subjectPublicKeyInfo: expected SEQUENCE, found tag 0x{tag:02x} at offset {offset}")
         return None
-    return sha256(b[offset:end]).hexdigest()
+    return sha256(b[offset:end]).hexdigest() if fingerprint else None
 
 
 def _extensions_field(fields: list[Element]) -> Element | None:

@@ -10,17 +10,18 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from ctsentinel.ct.checkpoint import open_checkpoint, parse_checkpoint_text
-from ctsentinel.ct.errors import DecodeError, SignatureError
+from ctsentinel.ct.entries import EntryApi, EntryBody, IssuersMissing, entry_pairs
+from ctsentinel.ct.errors import CTError, DecodeError, SignatureError
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.ct.note import parse_note
 from ctsentinel.ct.signatures import verify_sth
 from ctsentinel.ct.sth import SignedTreeHead
 from ctsentinel.logs.budget import LogBudget
-from ctsentinel.logs.http import HttpClient
+from ctsentinel.logs.http import HttpClient, LogResponseError
 from ctsentinel.logs.loglist import LogInfo
 
 
@@ -78,8 +79,35 @@ class LogClient(abc.ABC):
     async def get_consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
 
     @abc.abstractmethod
+    async def fetch_entries(self, start: int, end: int) -> EntryBody:
+        """The log's unparsed answer to a request for entries [start, end) (or a prefix of them): parse it
+        with ct.entries.entry_pairs (anywhere), then hand the count to `accept` before using it."""
+
+    async def issuers(self, fingerprints: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The issuer certificates (SHA-256 fingerprint -> DER) a static-ct tile names; {} for RFC 6962."""
+        return {}
+
+    def accept(self, answer: EntryBody, count: int) -> None:
+        """Record that `answer` held `count` entries (what the budget learns of the log's batch size)."""
+        if answer.api is EntryApi.RFC6962:
+            self.budget.observe_batch(answer.asked, count)
+
     async def get_entries(self, start: int, end: int) -> list[RawEntry]:
         """Entries [start, end) or a prefix of them (at least one while start < end), in order."""
+        answer = await self.fetch_entries(start, end)
+        issuers: dict[bytes, bytes] = {}
+        while True:
+            try:
+                pairs = entry_pairs(answer, issuers)
+                break
+            except IssuersMissing as missing:
+                if missing.fingerprints & issuers.keys():
+                    raise LogResponseError(answer.url, "issuer certificates missing") from None
+                issuers.update(await self.issuers(missing.fingerprints))
+            except CTError as exc:
+                raise LogResponseError(answer.url, str(exc)) from None
+        self.accept(answer, len(pairs))
+        return [RawEntry(answer.start + i, leaf, extra) for i, (leaf, extra) in enumerate(pairs)]
 
     @abc.abstractmethod
     async def get_compact_range(self, size: int) -> CompactRange: ...

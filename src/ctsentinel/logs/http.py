@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
-import json
 import time
 import urllib.parse
 from types import TracebackType
@@ -19,6 +18,8 @@ from types import TracebackType
 import aiohttp
 
 from ctsentinel import __version__
+from ctsentinel.ct.entries import json_document
+from ctsentinel.ct.errors import DecodeError
 from ctsentinel.errors import Error
 from ctsentinel.logs.budget import LogBudget
 from ctsentinel.terminal import safe_text
@@ -223,17 +224,6 @@ class HttpClient:
 
 def parse_json(url: str, body: bytes) -> object:
     try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise LogResponseError(url, "response is not UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        # Cut off mid-document: the parser ran out of input, or out of input inside a string.
-        if exc.pos >= len(body.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise LogResponseError(url, f"truncated JSON ({len(body)} bytes)") from None
-        raise LogResponseError(url, f"invalid JSON at offset {exc.pos}: {exc.msg}") from None
-    except ValueError:
-        # json refuses to convert an integer of more digits than sys.get_int_max_str_digits() (4,300):
-        # no field of any log API is such a number.
-        raise LogResponseError(url, "invalid JSON: an integer with thousands of digits") from None
-    except RecursionError:
-        raise LogResponseError(url, "invalid JSON: nested too deeply") from None
+        return json_document(body)
+    except DecodeError as exc:
+        raise LogResponseError(url, str(exc)) from None

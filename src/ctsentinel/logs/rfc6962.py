@@ -5,16 +5,16 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
+from ctsentinel.ct.entries import EntryApi, EntryBody
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.merkle import CompactRange, leaf_hash
 from ctsentinel.ct.sth import (
     SignedTreeHead,
     parse_consistency_response,
     parse_entry_and_proof_response,
-    parse_get_entries_response,
     parse_proof_by_hash_response,
 )
-from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
+from ctsentinel.logs.client import LogClient, TreeHead
 from ctsentinel.logs.http import LogHTTPError, LogResponseError, parse_json
 
 
@@ -42,21 +42,12 @@ class Rfc6962Client(LogClient):
         except CTError as exc:
             raise LogResponseError(url, str(exc)) from None
 
-    async def get_entries(self, start: int, end: int) -> list[RawEntry]:
+    async def fetch_entries(self, start: int, end: int) -> EntryBody:
         if not 0 <= start < end:
             raise ValueError(f"get-entries range [{start}, {end}) is empty or negative")
         asked = min(end - start, self.budget.batch_size)
         url = self._url(f"get-entries?start={start}&end={start + asked - 1}")
-        try:
-            pairs = parse_get_entries_response(await self.http.get_json(url, self.budget))
-        except CTError as exc:
-            raise LogResponseError(url, str(exc)) from None
-        if not pairs:
-            raise LogResponseError(url, f"no entries for [{start}, {start + asked}) (asked for {asked})")
-        if len(pairs) > asked:
-            raise LogResponseError(url, f"{len(pairs)} entries returned for {asked} asked")
-        self.budget.observe_batch(asked, len(pairs))
-        return [RawEntry(start + i, leaf, extra) for i, (leaf, extra) in enumerate(pairs)]
+        return EntryBody(EntryApi.RFC6962, url, start, asked, await self.http.get(url, self.budget))
 
     async def get_compact_range(self, size: int) -> CompactRange:
         """The compact range of [0, size) from the last leaf and its inclusion proof at that size; the

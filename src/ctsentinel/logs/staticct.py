@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterable
 
 from ctsentinel.ct.checkpoint import parse_checkpoint_text
+from ctsentinel.ct.entries import EntryApi, EntryBody
 from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.merkle import CompactRange, fold_subtree_roots
 from ctsentinel.ct.note import parse_note, rfc6962_key_id
@@ -30,10 +31,9 @@ from ctsentinel.ct.tiles import (
     tile_path,
 )
 from ctsentinel.logs.budget import LogBudget
-from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
+from ctsentinel.logs.client import LogClient, TreeHead
 from ctsentinel.logs.http import HttpClient, LogHTTPError, LogResponseError
 from ctsentinel.logs.loglist import LogInfo
-from ctsentinel.logs.tilescan import ExtraDataBuilder, scan_data_tile
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_ISSUERS = 10_000  # issuers are few (hundreds per log); the bound only stops a hostile log
@@ -48,7 +48,6 @@ class StaticCtClient(LogClient):
         self._issuers: dict[bytes, bytes] = {}
         self._issuer_fetches: dict[bytes, asyncio.Task[bytes]] = {}
         self._tile_cache: dict[tuple[int, int, int], list[bytes]] = {}  # (level, index, width)
-        self._extra = ExtraDataBuilder()
 
     @property
     def chunk_size(self) -> int:
@@ -138,33 +137,25 @@ class StaticCtClient(LogClient):
 
     # --- entries -----------------------------------------------------------------------------------------
 
-    async def get_entries(self, start: int, end: int) -> list[RawEntry]:
-        """The entries of [start, end) in its first data tile (the rest of the range is for the next call)."""
+    async def fetch_entries(self, start: int, end: int) -> EntryBody:
+        """The data tile holding `start`, for the entries of [start, end) in it (the rest of the range is for
+        the next call)."""
         if not 0 <= start < end:
             raise ValueError(f"entry range [{start}, {end}) is empty or negative")
         # The tile as a tree of size `end` has it; _fetch_tile reads the full one if the tree has grown.
         ref = data_tiles_for_range(start, end, end)[0]
         url, body = await self._fetch_tile(ref)
-        try:
-            leaves = scan_data_tile(body, ref.first_entry, ref.width, f"data tile {ref.path}")
-        except CTError as exc:
-            raise LogResponseError(url, str(exc)) from None
-        first = start - ref.first_entry
-        wanted = leaves[first : first + end - start]
-        issuers = await self._issuer_ders({fp for leaf in wanted for fp in leaf[2]})
-        try:
-            return [
-                RawEntry(start + i, leaf[0], self._extra.build(leaf, issuers))
-                for i, leaf in enumerate(wanted)
-            ]
-        except CTError as exc:
-            raise LogResponseError(url, str(exc)) from None
+        asked = min(end, ref.first_entry + ref.width) - start
+        return EntryBody(EntryApi.STATIC_CT, url, start, asked, body, ref.first_entry, ref.width, ref.path)
 
-    async def _issuer_ders(self, fingerprints: Iterable[bytes]) -> dict[bytes, bytes]:
-        missing = [fp for fp in fingerprints if fp not in self._issuers]
-        if missing:
-            await asyncio.gather(*(self._issuer(fp) for fp in missing))
-        return self._issuers
+    async def issuers(self, fingerprints: Iterable[bytes]) -> dict[bytes, bytes]:
+        unique = list(dict.fromkeys(fingerprints))
+
+        async def one(fingerprint: bytes) -> bytes:
+            known = self._issuers.get(fingerprint)
+            return known if known is not None else await self._issuer(fingerprint)
+
+        return dict(zip(unique, await asyncio.gather(*(one(fp) for fp in unique)), strict=True))
 
     async def _issuer(self, fingerprint: bytes) -> bytes:
         task = self._issuer_fetches.get(fingerprint)

@@ -111,7 +111,7 @@ class Backfill:
             await self.gateway.call(lambda: None)
             await keeper.release_all()
             keeper.close()
-            pool.close(wait=False)
+            await pool.close()
         return self.report
 
     async def _plan(

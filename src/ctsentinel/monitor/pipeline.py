@@ -198,7 +198,7 @@ class Monitor:
                 self.report.undelivered = await self.notifier.drain(self.settings.deliver_timeout)
         finally:
             await self._shut_down(drawer, watchdog, renewer)
-            pool.close(wait=False)
+            await pool.close()
         self.report.results = [worker.result for worker, _ in self._tasks.values()]
         return self.report
 

@@ -44,7 +44,7 @@ class LogsSettings:
 
 @dataclass(frozen=True)
 class MonitorSettings:
-    decode_processes: int = 0  # 0: one per core
+    decode_processes: int = 0  # 0: one per core but the one the monitor's own process works on (at least 1)
     commit_entries: int = 4096  # most entries committed in one transaction
     store: Keep = Keep.MATCHED
     deliver_timeout: float = 30.0  # run --once: seconds to keep retrying deliveries before exiting

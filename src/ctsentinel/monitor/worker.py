@@ -1,9 +1,13 @@
 """One log's worker: poll and verify its tree head, then fetch, prove, decode and commit its entries.
 
-Per chunk of `commit_entries` entries the order is: leaf hashes absorbed here (log order), decode and the
-chunk's proof concurrently (the decode in the process pool), then the commit of everything in one store
-transaction, chunks strictly in order. A few chunks are in flight at once so that downloading, decoding and
-committing overlap; a chunk that fails its proof cancels those behind it, and nothing of it is stored.
+The entries of a catch-up flow through three bounded stages, so that memory does not depend on the
+backlog and both cores stay busy: the log's answers are downloaded here, a few requests ahead, and handed
+as they came to the decode processes (parsing, leaf hashes, decoding and matching happen there); their
+leaf hashes come back and are absorbed here into the compact range in log order; at each chunk end
+(every `commit_entries` entries, and the target) the chunk is proven and then committed in one store
+transaction, chunks strictly in order. A chunk that fails its proof cancels those behind it, and nothing
+of it is stored. No per-entry object outlives its chunk: what is held is raw answers in flight, 32 bytes
+per entry until its chunk is cut, and the entries that matter.
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
+from ctsentinel.ct.entries import EntryApi, EntryBody
 from ctsentinel.ct.errors import CTError
-from ctsentinel.ct.merkle import CompactRange, leaf_hashes
-from ctsentinel.logs.client import LogClient, RawEntry, TreeHead
+from ctsentinel.ct.merkle import HASH_SIZE, CompactRange
+from ctsentinel.logs.client import LogClient, TreeHead
+from ctsentinel.logs.http import LogResponseError
 from ctsentinel.logs.loglist import LogInfo
-from ctsentinel.monitor.decode_pool import DecodePool, RawItem
+from ctsentinel.monitor.decode_pool import Decoded, DecodePool, Outcome
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.settings import Start
 from ctsentinel.monitor.verify import Chunk, LogVerifier, Misbehaviour, bad_signature
@@ -29,6 +36,7 @@ from ctsentinel.store.types import TreeHeadLike
 _Prepared = tuple[Chunk, "asyncio.Task[list[StoredEntry]]"]
 _Queue: TypeAlias = "asyncio.Queue[_Prepared | BaseException | None]"
 _IN_FLIGHT = 3  # chunks between download and commit: enough to overlap the stages, bounded in memory
+_AHEAD_ENTRIES = 1000  # entries downloaded ahead of what the decode processes hold (one 4 MB answer)
 # The request rate the log tolerates is saved when it moved by this fraction, or at most this often.
 _RATE_CHANGE = 0.1
 _RATE_SAVE_INTERVAL = 30.0
@@ -230,29 +238,33 @@ class LogWorker:
         target = verifier.verified
         end = self._end(target)
         running = verifier.range.copy()
-        chunk_start = running.size
-        items: list[RawEntry] = []
+        chunk_start = position = running.size
+        kept: list[Decoded] = []
         step = self.commit_entries
         try:
-            window = 2 * self.client.budget.concurrency
-            async for batch in self.client.stream_entries(running.size, end, window=window):
-                items.extend(batch)
-                while items:
+            async for outcome_start, outcome in self._processed(position, end):
+                hashes, count, used = outcome.leaf_hashes, outcome.entries, 0
+                if outcome_start != position:
+                    raise CTError(f"entries from {outcome_start} arrived at position {position}")
+                while used < count:
                     # Chunk ends fall on multiples of commit_entries, and at the target size.
                     boundary = min(end, (chunk_start // step + 1) * step)
-                    if chunk_start + len(items) < boundary:
-                        break
-                    take = boundary - chunk_start
-                    part, items = items[:take], items[take:]
-                    running.extend(leaf_hashes(e.leaf_input for e in part))
-                    chunk = Chunk(chunk_start, running.copy(), target)
-                    task = asyncio.create_task(self._prepare(chunk, part))
-                    try:
-                        await queue.put((chunk, task))
-                    except BaseException:
-                        task.cancel()
-                        raise
-                    chunk_start = boundary
+                    take = min(count - used, boundary - position)
+                    first, last = used * HASH_SIZE, (used + take) * HASH_SIZE
+                    running.extend(hashes[i : i + HASH_SIZE] for i in range(first, last, HASH_SIZE))
+                    kept.extend(d for d in outcome.decoded if position <= d.entry_index < position + take)
+                    position += take
+                    used += take
+                    if position == boundary:
+                        chunk = Chunk(chunk_start, running.copy(), target)
+                        task = asyncio.create_task(self._prove(chunk, kept))
+                        kept = []
+                        try:
+                            await queue.put((chunk, task))
+                        except BaseException:
+                            task.cancel()
+                            raise
+                        chunk_start = boundary
                 if stop.is_set():
                     break
         except asyncio.CancelledError:
@@ -265,21 +277,64 @@ class LogWorker:
     def _end(self, target: TreeHeadLike) -> int:
         return target.tree_size if self.end is None else min(self.end, target.tree_size)
 
-    async def _prepare(self, chunk: Chunk, part: list[RawEntry]) -> list[StoredEntry]:
-        raw: list[RawItem] = [(e.index, e.leaf_input, e.extra_data) for e in part]
-        for offset, entry in enumerate(part):
-            if entry.index != chunk.start + offset:
-                raise CTError(f"the client returned entry {entry.index} at position {chunk.start + offset}")
-        decoding = asyncio.ensure_future(self.pool.decode(raw))
+    async def _processed(self, start: int, end: int) -> AsyncIterator[tuple[int, Outcome]]:
+        """(first index, outcome) for consecutive answers covering [start, end), in order, with requests
+        running ahead of the consumer by a bounded number of entries."""
+        size = self.client.chunk_size
+        window = max(2, -(-(self.pool.capacity * size + _AHEAD_ENTRIES) // size))
+        pending: deque[asyncio.Task[list[tuple[int, Outcome]]]] = deque()
+        position = start
         try:
-            proof: list[bytes] = []
-            if LogVerifier.chunk_needs_proof(chunk):
-                proof = await self.client.get_consistency_proof(chunk.end, chunk.target.tree_size)
+            while position < end or pending:
+                while position < end and len(pending) < window:
+                    # Requests aligned on multiples of the batch size, as the log's own batches and tiles are.
+                    stop = min(end, (position // size + 1) * size)
+                    pending.append(asyncio.create_task(self._read_range(position, stop)))
+                    position = stop
+                for item in await pending.popleft():
+                    yield item
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _read_range(self, start: int, end: int) -> list[tuple[int, Outcome]]:
+        """Entries [start, end) downloaded and processed, asking again from where a short answer stopped."""
+        outcomes = []
+        while start < end:
+            outcome = await self._decode(await self.client.fetch_entries(start, end))
+            outcomes.append((start, outcome))
+            start += outcome.entries
+        return outcomes
+
+    async def _decode(self, answer: EntryBody) -> Outcome:
+        issuers: dict[bytes, bytes] = {}
+        while True:
+            pending = await self.pool.submit(answer, issuers)
+            if answer.api is EntryApi.RFC6962:
+                # Never sent again (only a tile may need its issuers first): the body is in the pipe, and
+                # this process need not hold megabytes while it is decoded.
+                answer = replace(answer, body=b"")
+            outcome = await pending
+            if outcome.error is not None:
+                raise LogResponseError(answer.url, outcome.error)
+            if not outcome.missing_issuers:
+                if outcome.entries < 1:
+                    raise LogResponseError(answer.url, "no entries in the answer")
+                self.client.accept(answer, outcome.entries)
+                return outcome
+            if outcome.missing_issuers & issuers.keys():
+                raise LogResponseError(answer.url, "issuer certificates missing")
+            # A static-ct tile names issuers this decode process has not seen: fetch them and ask again.
+            issuers.update(await self.client.issuers(outcome.missing_issuers))
+
+    async def _prove(self, chunk: Chunk, kept: list[Decoded]) -> list[StoredEntry]:
+        if LogVerifier.chunk_needs_proof(chunk):
+            proof = await self.client.get_consistency_proof(chunk.end, chunk.target.tree_size)
             LogVerifier.prove(chunk, proof)
-        except BaseException:
-            decoding.cancel()
-            raise
-        decoded = await decoding
+        else:
+            LogVerifier.prove(chunk)
         return [
             StoredEntry(
                 d.entry_index,
@@ -292,7 +347,7 @@ class LogWorker:
                 revocation=d.revocation,
                 issuer_der=d.issuer_der,
             )
-            for d in decoded
+            for d in kept
         ]
 
     async def _commit(self, chunk: Chunk, task: asyncio.Task[list[StoredEntry]]) -> None:

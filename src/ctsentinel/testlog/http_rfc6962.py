@@ -145,17 +145,15 @@ async def get_entries(request: web.Request) -> web.Response:
         most = service.faults.value("short-entries")
         count = max(1, count // 2) if most is None else max(1, min(count, int(most)))
     entries = view.entries(start, start + count)
-    return json_response(
-        {
-            "entries": [
-                {
-                    "leaf_input": base64.b64encode(e.leaf_input).decode("ascii"),
-                    "extra_data": base64.b64encode(service.storage.extra_data(e)).decode("ascii"),
-                }
-                for e in entries
-            ]
-        }
-    )
+    # The JSON json.dumps would write, joined by hand: base64 text needs no escaping, and a thousand entries
+    # of ~4 KB through the encoder cost the server more than everything else in the request (a benchmark
+    # of a monitor must measure the monitor, not this).
+    b64, extra_data = base64.b64encode, service.storage.extra_data
+    items = [
+        b'{"leaf_input":"' + b64(e.leaf_input) + b'","extra_data":"' + b64(extra_data(e)) + b'"}'
+        for e in entries
+    ]
+    return web.Response(body=b'{"entries":[' + b",".join(items) + b"]}", content_type="application/json")
 
 
 async def get_entry_and_proof(request: web.Request) -> web.Response:

@@ -43,7 +43,6 @@ from ctsentinel.ct.tls import (
     DigitallySigned,
     HashAlgorithm,
     MerkleTreeLeaf,
-    PrecertExtraData,
     SignatureAlgorithm,
     SignedCertificateTimestamp,
     TimestampedEntry,
@@ -76,6 +75,7 @@ _TILE_ID_SHIFT = 48
 _MAX_LEAF_INDEX = (1 << 40) - 1  # leaf_index is a uint40
 _INTEGRATE_CHUNK = 1 << 16
 _TILE_CACHE_LIMIT = 4096  # full tiles are immutable; 4096 of them are 32 MiB
+_CHAIN_CACHE_LIMIT = 4096  # distinct issuer chains whose encoding is kept
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -170,6 +170,7 @@ class LogStorage:
         self._conn = conn
         self._checker = ChainChecker()
         self._issuer_der: dict[bytes, bytes] = {}
+        self._chains: dict[tuple[bytes, ...], bytes] = {}  # chain fingerprints -> encoded chain
         self._known_issuers: set[bytes] = set()
         self._known_roots: set[bytes] = set()
         self._full_tiles: dict[int, bytes] = {}
@@ -357,20 +358,25 @@ class LogStorage:
         ]
 
     def extra_data(self, entry: StoredEntry) -> bytes:
-        chain = []
-        for fingerprint in entry.chain_fingerprints:
-            der = self.issuer(fingerprint)
-            if der is None:
-                raise StorageError(
-                    f"entry {entry.index}: issuer {fingerprint.hex()} missing from the database"
-                )
-            chain.append(der)
+        # Chains repeat across entries: each is encoded once (it is the bulk of every get-entries answer).
+        chain = self._chains.get(entry.chain_fingerprints)
+        if chain is None:
+            ders = []
+            for fingerprint in entry.chain_fingerprints:
+                der = self.issuer(fingerprint)
+                if der is None:
+                    raise StorageError(
+                        f"entry {entry.index}: issuer {fingerprint.hex()} missing from the database"
+                    )
+                ders.append(der)
+            chain = encode_extra_data(X509ExtraData(certificate_chain=ders))
+            if len(self._chains) >= _CHAIN_CACHE_LIMIT:
+                self._chains.clear()
+            self._chains[entry.chain_fingerprints] = chain
         if entry.pre_certificate is None:
-            return encode_extra_data(X509ExtraData(certificate_chain=chain))
-        return encode_extra_data(
-            PrecertExtraData(pre_certificate=entry.pre_certificate, precertificate_chain=chain)
-        )
-
+            return chain
+        # PrecertExtraData: the precertificate as an ASN.1Cert, then the same chain encoding.
+        return len(entry.pre_certificate).to_bytes(3, "big") + entry.pre_certificate + chain
     def get_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
         """(leaf_input, extra_data) for [start, end] inclusive, as RFC 6962 get-entries counts."""
         return [(e.leaf_input, self.extra_data(e)) for e in self.entries(start, end + 1)]

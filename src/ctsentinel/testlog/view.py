@@ -10,7 +10,7 @@ import dataclasses
 
 from ctsentinel.ct.merkle import HASH_SIZE, leaf_hash, node_hash
 from ctsentinel.ct.sth import SignedTreeHead
-from ctsentinel.ct.tiles import TILE_HEIGHT, TILE_WIDTH, TileLeaf, encode_data_tile, tile_width
+from ctsentinel.ct.tiles import TILE_HEIGHT, TILE_WIDTH, tile_width
 from ctsentinel.ct.tls import DigitallySigned, MerkleTreeLeaf, decode_merkle_tree_leaf
 from ctsentinel.testlog.faults import Faults
 from ctsentinel.testlog.storage import LogStorage, StoredEntry, now_ms
@@ -160,8 +160,16 @@ class LogView:
         if width > tile_width(0, index, self.size):
             return None
         start = index * TILE_WIDTH
-        leaves = []
+        # TileLeaf.encode of each entry, from the stored bytes: the MerkleTreeLeaf is two bytes (version,
+        # leaf type) and the TimestampedEntry the tile carries; then the precertificate and the chain.
+        parts: list[bytes] = []
         for e in self.entries(start, start + width):
-            entry = decode_merkle_tree_leaf(e.leaf_input).timestamped_entry
-            leaves.append(TileLeaf(entry, e.pre_certificate, e.chain_fingerprints))
-        return encode_data_tile(leaves)
+            chain = b"".join(e.chain_fingerprints)
+            pre = e.pre_certificate
+            parts += (
+                e.leaf_input[2:],
+                b"" if pre is None else len(pre).to_bytes(3, "big") + pre,
+                len(chain).to_bytes(2, "big"),
+                chain,
+            )
+        return b"".join(parts)

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Protocol
 
-from ctsentinel.certs.record import CertRecord
+from ctsentinel.certs.record import CertRecord, MatchView
 from ctsentinel.watch.addresses import AddressIndex, IPNetwork
 from ctsentinel.watch.finding import Finding
 from ctsentinel.watch.names import DomainIndex
@@ -60,17 +60,30 @@ class Watchlist:
     def __bool__(self) -> bool:
         return bool(self._policies)
 
+    def may_match(self, view: MatchView) -> bool:
+        """Whether match() could find anything for the entry: a watch covers one of its names or addresses
+        (the test every entry of a log goes through; the full record is read only when it passes)."""
+        return bool(self._policies) and bool(self._hits(view.dns_names, view.ip_addresses))
+
     def match(self, record: CertRecord) -> list[Finding]:
         """One Finding per watch the record matches, in config order; [] when it matches none."""
         if not self._policies:
             return []
+        hits = self._hits(record.dns_names, record.ip_addresses)
+        if not hits:
+            return []
+        issuer_orgs = self._organizations(record.issuer)
+        return [self._policies[w].judge(record, tuple(hits[w]), issuer_orgs) for w in sorted(hits)]
+
+    def _hits(self, dns_names: Sequence[str], ip_addresses: Sequence[str]) -> dict[int, list[str]]:
+        """watch id -> the names and addresses it covers, as the certificate wrote them."""
         hits: dict[int, list[str]] = {}
-        for name in record.dns_names:
+        for name in dns_names:
             for watch_id in self._domains.match(name):
                 matched = hits.setdefault(watch_id, [])
                 if name not in matched:
                     matched.append(name)
-        for text in record.ip_addresses:
+        for text in ip_addresses:
             try:
                 address = ipaddress.ip_address(text)
             except ValueError:
@@ -83,10 +96,7 @@ class Watchlist:
                 matched = hits.setdefault(watch_id, [])
                 if text not in matched:
                     matched.append(text)
-        if not hits:
-            return []
-        issuer_orgs = self._organizations(record.issuer)
-        return [self._policies[w].judge(record, tuple(hits[w]), issuer_orgs) for w in sorted(hits)]
+        return hits
 
     def _organizations(self, issuer: str | None) -> frozenset[str]:
         if not issuer:

@@ -1,0 +1,271 @@
+"""One decode process: log answers in, leaf hashes and the entries that matter out.
+
+The monitor's main process downloads and keeps what must follow log order (compact ranges, commits);
+everything per entry happens here: parsing the answer (JSON and base64, or a data tile), hashing each
+leaf for the Merkle tree, decoding the certificate and matching it. Each entry is parsed once, and only
+the entries that matter cross back (matched, malformed, or all of them with store = "all"), with one
+32-byte leaf hash per entry for the main process's compact range.
+
+The process speaks over its stdin and stdout. In: frames of two 4-byte lengths, a pickle and raw bytes:
+("matcher", matcher, store_all, CA watches), ("call", function, argument), or ("entries", the EntryBody
+without its body, new issuer certificates) followed by the body as the log sent it (not pickled: no copy
+of megabytes on either side). Out: a 4-byte length and a pickle per call or answer (an Outcome), in
+order. It exits when its stdin closes (the monitor ended or was killed), so it never outlives the
+monitor. The module imports only the pure packages (ct, certs, watch): a decode process stays small.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import pickle
+import struct
+import sys
+from collections.abc import Mapping
+from dataclasses import replace
+from hashlib import sha256
+from typing import BinaryIO, NamedTuple, Protocol
+
+from ctsentinel.certs.decode import match_view, record_from_entry
+from ctsentinel.certs.issuer import verified_issuer
+from ctsentinel.certs.record import CertRecord
+from ctsentinel.ct.entries import EntryBody, IssuersMissing, entry_pairs
+from ctsentinel.ct.errors import CTError
+from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
+from ctsentinel.watch.ca_policy import CaVerdict
+from ctsentinel.watch.finding import Finding
+
+FRAME = struct.Struct(">II")  # in: the pickle's length, the raw body's length
+REPLY = struct.Struct(">I")
+_LEAF_HEAD = struct.Struct(">BBQH")  # version, leaf_type, timestamp, entry_type of a MerkleTreeLeaf
+_PRECERT = int(LogEntryType.PRECERT_ENTRY)
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+_ISSUERS_LIMIT = 4096  # issuer certificates kept per process (a log has a few hundred)
+
+
+class Matcher(Protocol):
+    """What decides whether a certificate matters (watch.Watchlist); it must pickle, to reach the workers.
+
+    match() runs on the full record and returns every finding for it. A matcher may also have
+    may_match(view: MatchView) -> bool, the cheap test on what an entry states (names, addresses,
+    issuer), True for every entry match() could find anything in: with it, the entries it rules out are
+    never decoded in full (Watchlist has it; a matcher without it sees every record)."""
+
+    def match(self, record: CertRecord) -> list[Finding]: ...
+
+
+class PolicyCheck(Protocol):
+    """The CA watches' look at every certificate (watch.ca_policy.CaPolicy): None when they do not watch
+    its CA; else the certificate is kept, with its findings. It must pickle, to reach the workers."""
+
+    @property
+    def by_key(self) -> bool: ...  # some CA watch selects CAs by key hash: a final certificate's is needed
+
+    def verdict(self, record: CertRecord) -> CaVerdict | None: ...
+
+
+class Decoded(NamedTuple):
+    entry_index: int
+    entry_type: str  # "x509" | "precert"
+    timestamp: int  # ms, from the leaf
+    record: CertRecord
+    cert_der: bytes | None  # the certificate or precertificate as logged
+    findings: list[Finding]
+    lint: bool = False  # a CA watch wants it linted
+    revocation: bool = False  # a CA watch wants its revocation status whether alerted or not
+    # The first certificate of its chain, a candidate issuer (extra_data is a hint: whoever uses it checks
+    # that its key verifies the certificate); each worker hands a given one over once.
+    issuer_der: bytes | None = None
+
+
+class Outcome(NamedTuple):
+    """One answer processed: `entries` entries from answer.start, or why not."""
+
+    entries: int = 0
+    leaf_hashes: bytes = b""  # entries * 32 bytes, in log order
+    decoded: list[Decoded] = []  # noqa: RUF012 (a NamedTuple default, never mutated)
+    error: str | None = None  # the answer is malformed: one line
+    missing_issuers: frozenset[bytes] = frozenset()  # a tile needs these issuer certificates first
+
+
+class Worker:
+    """The state of one decode process: the matcher, what to keep, the issuer certificates seen."""
+
+    def __init__(self) -> None:
+        self.matcher: Matcher | None = None
+        self.policy: PolicyCheck | None = None
+        self.store_all = False
+        self.issuers: dict[bytes, bytes] = {}  # static-ct issuer certificates, by SHA-256
+        self.issuers_sent: set[bytes] = set()  # SHA-256 of the issuer certificates handed over in Decoded
+
+    def process(self, answer: EntryBody, issuers: Mapping[bytes, bytes]) -> Outcome:
+        if issuers:
+            if len(self.issuers) + len(issuers) > _ISSUERS_LIMIT:
+                self.issuers.clear()
+            self.issuers.update(issuers)
+        try:
+            pairs = entry_pairs(answer, self.issuers)
+        except IssuersMissing as missing:
+            return Outcome(missing_issuers=missing.fingerprints)
+        except CTError as exc:
+            return Outcome(error=str(exc))
+        digest = sha256
+        hashes = b"".join([digest(b"\x00" + leaf).digest() for leaf, _ in pairs])
+        decoded = []
+        for index, (leaf_input, extra_data) in enumerate(pairs, start=answer.start):
+            one = self.decode_one(index, leaf_input, extra_data)
+            if one is not None:
+                decoded.append(one)
+        return Outcome(len(pairs), hashes, decoded)
+
+    def decode_one(self, index: int, leaf_input: bytes, extra_data: bytes) -> Decoded | None:
+        """The entry decoded and matched, or None when it does not matter (not matched, not malformed, no
+        CA watch's)."""
+        matcher, policy = self.matcher, self.policy
+        if self.store_all:
+            record = record_from_entry(leaf_input, extra_data)
+        else:
+            # Nearly every entry matches nothing: for those only the names, addresses and issuer are read.
+            # (CA watches look at every certificate's issuer: with them, every entry is read in full.)
+            may_match = getattr(matcher, "may_match", None)
+            if policy is None and (matcher is None or may_match is not None):
+                view = match_view(leaf_input, extra_data)
+                if view is not None and (may_match is None or not may_match(view)):
+                    return None
+            kept = _kept(leaf_input, extra_data, matcher, policy)
+            if kept is None:
+                return None
+            record = kept
+        findings = matcher.match(record) if matcher is not None else []
+        verdict = policy.verdict(record) if policy is not None else None
+        if len(leaf_input) >= _LEAF_HEAD.size:
+            _, _, timestamp, kind = _LEAF_HEAD.unpack_from(leaf_input)
+            entry_type = "precert" if kind == _PRECERT else "x509"
+        else:
+            timestamp, entry_type = 0, "precert" if record.precert else "x509"
+        # Revocation checks need the issuer's certificate: of every alert, and of what the CA watches keep.
+        overseen = bool(findings) or verdict is not None
+        der, chain = _cert_der(leaf_input, extra_data, chain=overseen)
+        issuer = self._new_issuer(der, chain) if overseen else None
+        if verdict is None:
+            return Decoded(index, entry_type, timestamp, record, der, findings, issuer_der=issuer)
+        return Decoded(
+            index, entry_type, timestamp, record, der, [*findings, *verdict.findings], verdict.lint,
+            verdict.revocation, issuer,
+        )  # fmt: skip
+
+    def _new_issuer(self, der: bytes | None, chain: list[bytes]) -> bytes | None:
+        """The chain certificate whose key verifies `der` (the chain is only a hint), unless this process
+        handed it over already."""
+        if der is None or not chain:
+            return None
+        first = sha256(chain[0]).digest()
+        if first in self.issuers_sent:
+            return None
+        if len(self.issuers_sent) >= _ISSUERS_LIMIT:
+            self.issuers_sent.clear()
+        self.issuers_sent.add(first)
+        found = verified_issuer(der, chain)
+        if found is None:
+            return None
+        self.issuers_sent.add(sha256(found.der).digest())
+        return found.der
+
+
+def _kept(
+    leaf_input: bytes, extra_data: bytes, matcher: Matcher | None, policy: PolicyCheck | None
+) -> CertRecord | None:
+    """The record of an entry that is kept (matched, malformed, or of a watched CA), its final
+    certificate's issuer verified; None if it is not kept."""
+    # Verifying a final certificate's issuer costs a signature check: first without it, then again,
+    # verified, only what is kept (the findings depend on the issuer) and, when CA watches select CAs by
+    # their key, every final certificate (its key is the one that verifies it).
+    record = record_from_entry(leaf_input, extra_data, verify_issuer=False)
+    verified = record.issuer_spki_sha256 is not None
+    if not verified and policy is not None and policy.by_key and not record.precert:
+        record, verified = record_from_entry(leaf_input, extra_data), True
+    kept = (
+        record.error is not None
+        or (matcher is not None and bool(matcher.match(record)))
+        or (policy is not None and policy.verdict(record) is not None)
+    )
+    if not kept:
+        return None
+    return record if verified else record_from_entry(leaf_input, extra_data)
+
+
+def _cert_der(leaf_input: bytes, extra_data: bytes, *, chain: bool) -> tuple[bytes | None, list[bytes]]:
+    """The certificate or precertificate as logged (as the record's sha256 was computed), and if asked
+    the chain the log served with it."""
+    try:
+        entry = decode_merkle_tree_leaf(leaf_input).timestamped_entry
+    except CTError:
+        return None, []
+    if not chain and entry.entry_type != LogEntryType.PRECERT_ENTRY:
+        return entry.signed_entry, []
+    try:
+        extra = decode_extra_data(entry.entry_type, extra_data)
+    except CTError:
+        return entry.signed_entry, []
+    if isinstance(extra, PrecertExtraData):
+        precert = entry.entry_type == LogEntryType.PRECERT_ENTRY
+        return (extra.pre_certificate if precert else entry.signed_entry), list(extra.precertificate_chain)
+    return entry.signed_entry, list(extra.certificate_chain)
+
+
+def release_large_buffers() -> None:
+    """Have glibc give megabyte buffers back to the system when they are freed.
+
+    glibc serves a large malloc from its own mapping, but raises that threshold to the size of the
+    largest such buffer freed (up to 32 MiB); after the first log answer of a few megabytes is freed, the
+    next ones come from the heap, whose fragments stay resident. A fixed threshold keeps every buffer
+    above it in a mapping of its own, unmapped when freed. Elsewhere than glibc this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+def _read(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def main() -> None:
+    """The process's loop: frames in on stdin, frames out on stdout, until stdin closes."""
+    release_large_buffers()
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    worker = Worker()
+    while True:
+        header = _read(stdin, FRAME.size)
+        if header is None:
+            return
+        message_size, body_size = FRAME.unpack(header)
+        payload = _read(stdin, message_size)
+        body = _read(stdin, body_size)
+        if payload is None or body is None:
+            return
+        message = pickle.loads(payload)
+        if message[0] == "matcher":
+            worker.matcher, worker.store_all, worker.policy = message[1], message[2], message[3]
+            continue
+        result: object
+        if message[0] == "call":  # work beside the decoding (lint): ("call", function, argument)
+            try:
+                result = (True, message[1](message[2]))
+            except Exception as exc:
+                result = (False, exc)
+        else:
+            try:
+                result = worker.process(replace(message[1], body=body), message[2])
+            except Exception as exc:  # a bug must not take the process down: the answer is retried
+                result = Outcome(error=f"internal error {type(exc).__name__}: {exc}")
+        del body, message
+        try:
+            reply = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an exception that does not pickle
+            reply = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        stdout.write(REPLY.pack(len(reply)))
+        stdout.write(reply)
+        stdout.flush()
