@@ -52,7 +52,9 @@ class Served:
 
 
 def log_infos(log: BackgroundLog) -> dict[str, LogInfo]:
-    infos = parse_log_list((log.directory / "log_list.json").read_bytes(), "test log")
+    # Read by path, as a user gives it: the one kind of list that may name 127.0.0.1.
+    path = log.directory / "log_list.json"
+    infos = parse_log_list(path.read_bytes(), str(path), internal_hosts=True)
     return {info.kind: info for info in infos}
 
 

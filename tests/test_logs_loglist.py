@@ -280,7 +280,7 @@ def test_load_from_path_bundle_and_url(tmp_path: Path) -> None:
             assert len(await load_log_list(base + "/list.json", http)) == 166
             with pytest.raises(LogListError) as caught:
                 await load_log_list(base + "/missing.json", http)
-            assert str(caught.value) == f"log list {base}/missing.json: HTTP 404: not found"
+            assert str(caught.value) == f"log list {base}/missing.json: HTTP 404 (Not Found)"
             with pytest.raises(LogListError, match=r"^log list .*nothing-here\.json: No such file"):
                 await load_log_list(str(tmp_path / "nothing-here.json"), http)
 

@@ -290,6 +290,7 @@ def _logs_settings(path: Path, table: Any) -> LogsSettings:
     has = reader.table.__contains__
     rate = reader.number("requests_per_second", 0, minimum=0.01) if has("requests_per_second") else None
     concurrency = reader.integer("concurrency", 0, minimum=1) if has("concurrency") else None
+    request_timeout = reader.number("request_timeout", 60.0, minimum=0.1)
     if start not in tuple(Start):
         reader.fail(f'start must be "end" or "beginning", not {start!r}')
     reader.done()
@@ -304,6 +305,7 @@ def _logs_settings(path: Path, table: Any) -> LogsSettings:
         batch_size=batch_size,
         requests_per_second=rate,
         concurrency=concurrency,
+        request_timeout=request_timeout,
     )
 
 

@@ -4,7 +4,10 @@ Both publishers use the same shape: operators[] each with logs[] (RFC 6962, `url
 (static-ct-api, `monitoring_url` and `submission_url`), every log with a base64 `key`, its `log_id`, `mmd`
 and a `state` object whose single key is the state name. A log whose log_id is not the SHA-256 of its
 key, or whose entry is broken, is skipped with a warning: one bad entry must not cost every other log.
-A document that is not a log list at all is a LogListError naming the source.
+So is a log whose URL a monitor should not request (logs.urls): credentials, a query or a fragment, and,
+unless the list was given by path, a loopback, private, link-local or reserved host. A document that is
+not a log list at all (not JSON, nested past the parser's depth, no operators) is a LogListError naming
+the source.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.signatures import LogKey
 from ctsentinel.errors import UserError
 from ctsentinel.logs.http import HttpClient, LogHTTPError
+from ctsentinel.logs.urls import url_problem
 from ctsentinel.terminal import safe_text
 from ctsentinel.timefmt import parse_rfc3339
 
@@ -95,14 +99,15 @@ def _string(entry: dict[str, Any], name: str, where: str) -> str:
     return value
 
 
-def _http_url(entry: dict[str, Any], name: str, where: str) -> str:
+def _http_url(entry: dict[str, Any], name: str, where: str, internal_hosts: bool) -> str:
     value = _string(entry, name, where)
-    if not value.startswith(("https://", "http://")):
-        raise ValueError(f"{where}: {name} {value[:80]!r} is not an http(s) URL")
+    problem = url_problem(value, internal_hosts=internal_hosts)
+    if problem is not None:
+        raise ValueError(f"{where}: {name} {value[:80]!r} {problem}")
     return _with_slash(value)
 
 
-def _log(entry: object, kind: str, operator: str, where: str) -> LogInfo:
+def _log(entry: object, kind: str, operator: str, where: str, internal_hosts: bool) -> LogInfo:
     if not isinstance(entry, dict):
         raise ValueError(f"{where}: not an object")
     description = entry.get("description")
@@ -121,10 +126,12 @@ def _log(entry: object, kind: str, operator: str, where: str) -> LogInfo:
         raise ValueError(f"{where}: mmd must be a non-negative integer")
     state, final_size, final_root = _state(entry, where)
     if kind == "rfc6962":
-        url, submission = _http_url(entry, "url", where), None
+        url, submission = _http_url(entry, "url", where, internal_hosts), None
     else:
-        url = _http_url(entry, "monitoring_url", where)
-        submission = _http_url(entry, "submission_url", where) if "submission_url" in entry else None
+        url = _http_url(entry, "monitoring_url", where, internal_hosts)
+        submission = (
+            _http_url(entry, "submission_url", where, internal_hosts) if "submission_url" in entry else None
+        )
     return LogInfo(
         url=url,
         kind=kind,
@@ -154,15 +161,21 @@ def _temporal_end(entry: dict[str, Any]) -> datetime | None:
         return None
 
 
-def parse_log_list(data: bytes, source: str, *, warn: Warn | None = None) -> list[LogInfo]:
+def parse_log_list(
+    data: bytes, source: str, *, warn: Warn | None = None, internal_hosts: bool = False
+) -> list[LogInfo]:
     """Every well-formed log of a Chrome v3 or Apple v5 list, in document order (logs before tiled_logs
     within each operator). Broken log entries are skipped with a warning through `warn` (default: the
-    "ctsentinel.logs" logger); a document that is not a log list raises LogListError."""
+    "ctsentinel.logs" logger), as are logs on loopback, private or local hosts unless internal_hosts (a
+    list the user gave by path); a document that is not a log list raises LogListError."""
     warn = warn or log.warning
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise LogListError(f"log list {source}: not JSON ({str(exc).splitlines()[0]})") from None
+        line = safe_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise LogListError(f"log list {source}: not JSON ({line[:200]})") from None
+    except RecursionError:
+        raise LogListError(f"log list {source}: not a log list (JSON nested too deeply)") from None
     operators = document.get("operators") if isinstance(document, dict) else None
     if not isinstance(operators, list):
         raise LogListError(f"log list {source}: not a Chrome v3 or Apple v5 log list (no 'operators' array)")
@@ -177,8 +190,9 @@ def parse_log_list(data: bytes, source: str, *, warn: Warn | None = None) -> lis
             if not isinstance(entries, list):
                 raise LogListError(f"log list {source}: operator {name!r}: {section!r} is not an array")
             for index, entry in enumerate(entries):
+                where = f"operator {name[:80]!r} {section}[{index}]"
                 try:
-                    logs.append(_log(entry, kind, name, f"operator {name!r} {section}[{index}]"))
+                    logs.append(_log(entry, kind, name, where, internal_hosts))
                 except ValueError as exc:
                     warn(safe_text(f"log list {source}: skipping {exc}"))
     return logs
@@ -191,11 +205,18 @@ def bundled_log_list(name: str) -> bytes:
     return resources.files("ctsentinel").joinpath("data", f"{name}.json").read_bytes()
 
 
+def is_downloaded(source: str) -> bool:
+    """Whether a [logs] list setting names a list fetched over HTTP(S)."""
+    return source.startswith(("https://", "http://"))
+
+
 async def load_log_list(source: str, http: HttpClient, *, warn: Warn | None = None) -> list[LogInfo]:
-    """The logs of "chrome" or "apple" (bundled snapshots), a local path, or an http(s) URL."""
+    """The logs of "chrome" or "apple" (bundled snapshots), a local path, or an http(s) URL. Only a list
+    given by path may name loopback, private or local hosts."""
+    local = False
     if source in BUNDLED:
         data = bundled_log_list(source)
-    elif source.startswith(("https://", "http://")):
+    elif is_downloaded(source):
         try:
             data = await http.get(source)
         except LogHTTPError as exc:
@@ -205,7 +226,8 @@ async def load_log_list(source: str, http: HttpClient, *, warn: Warn | None = No
             data = Path(source).expanduser().read_bytes()
         except OSError as exc:
             raise LogListError(f"log list {source}: {exc.strerror or exc}") from None
-    return parse_log_list(data, source, warn=warn)
+        local = True
+    return parse_log_list(data, source, warn=warn, internal_hosts=local)
 
 
 def _normal(url: str) -> str:
@@ -245,7 +267,8 @@ def select_logs(
 
 
 class LogListSource:
-    """A log list that is reloaded periodically; a failed reload keeps the last good list."""
+    """A log list that is reloaded periodically; a failed reload keeps the last good list (the caller says
+    so: last_error is set)."""
 
     def __init__(self, source: str, http: HttpClient, *, warn: Warn | None = None) -> None:
         self.source = source
@@ -264,7 +287,6 @@ class LogListSource:
             self.last_error = str(exc)
             if not self.loaded:
                 raise
-            log.warning("%s; keeping the previous list", exc)
             return self.logs
         self.logs, self.last_error, self.loaded = logs, None, True
         return logs

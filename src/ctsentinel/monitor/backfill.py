@@ -21,7 +21,7 @@ from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.client import LogClient
 from ctsentinel.logs.factory import make_client
 from ctsentinel.logs.http import HttpClient
-from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
+from ctsentinel.logs.loglist import LogInfo, LogListSource, is_downloaded, select_logs
 from ctsentinel.monitor.decode_pool import DecodePool, Matcher
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.leases import LeaseKeeper
@@ -98,8 +98,12 @@ class Backfill:
         pool = DecodePool(settings.decode_processes, self.matcher, False)
         renewer = asyncio.create_task(keeper.run(self.stop))
         try:
-            async with HttpClient() as http:
-                chosen = await self._plan(http, logs, settings, all_logs)
+            timeout = logs.request_timeout
+            async with (
+                HttpClient(request_timeout=timeout) as list_http,
+                HttpClient(request_timeout=timeout, public_only=is_downloaded(logs.list)) as http,
+            ):
+                chosen = await self._plan(list_http, logs, settings, all_logs)
                 clients = {}
                 for info in chosen:
                     budget = LogBudget(logs.concurrency, logs.requests_per_second, logs.batch_size)
@@ -115,10 +119,10 @@ class Backfill:
         return self.report
 
     async def _plan(
-        self, http: HttpClient, logs: LogsSettings, settings: MonitorSettings, all_logs: bool
+        self, list_http: HttpClient, logs: LogsSettings, settings: MonitorSettings, all_logs: bool
     ) -> list[LogInfo]:
         store = self.gateway.store
-        listed = await LogListSource(logs.list, http).refresh()
+        listed = await LogListSource(logs.list, list_http, warn=self._warn).refresh()
         infos = select_logs(listed, logs.states, logs.include, logs.exclude)
         states = {state.log_id: state for state in await self.gateway.call(store.log_states)}
         now = datetime.now(UTC)

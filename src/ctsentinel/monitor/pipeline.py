@@ -26,7 +26,7 @@ from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.client import LogClient
 from ctsentinel.logs.factory import make_client
 from ctsentinel.logs.http import HttpClient
-from ctsentinel.logs.loglist import LogInfo, LogListSource, select_logs
+from ctsentinel.logs.loglist import LogInfo, LogListSource, is_downloaded, select_logs
 from ctsentinel.monitor.decode_pool import DecodePool, Matcher, PolicyCheck
 from ctsentinel.monitor.gateway import StoreGateway
 from ctsentinel.monitor.leases import LeaseKeeper
@@ -156,6 +156,7 @@ class Monitor:
         self._pool: DecodePool | None = None
         self._tasks: dict[bytes, tuple[LogWorker, asyncio.Task[None]]] = {}
         self._sender: asyncio.Task[None] | None = None
+        self._http: tuple[HttpClient, ...] = ()
         self._refresh_now = asyncio.Event()  # new settings changed the log selection
         # Leases: which logs and ranges this process works when several share the database.
         self.leases = LeaseKeeper(gateway.store, settings.lease_seconds, warn=warn)
@@ -184,14 +185,22 @@ class Monitor:
             self._sender = asyncio.create_task(self.notifier.run(self.stop))
             watchdog = asyncio.create_task(self._watch_lag())
         try:
-            async with HttpClient() as http:
+            # The list is fetched from where the config says; the logs it names, when it was downloaded,
+            # only on public hosts (a host name must resolve to public addresses, as its URL must be).
+            timeout = self.logs.request_timeout
+            public_only = is_downloaded(self.logs.list)
+            async with (
+                HttpClient(request_timeout=timeout) as list_http,
+                HttpClient(request_timeout=timeout, public_only=public_only) as http,
+            ):
+                self._http = (list_http, http)  # a reload changes their request deadline
                 services = RunServices(http, pool, self.gateway, lambda: self.notifier.wake())
                 if not self.once:
                     self._companion_tasks = [
                         asyncio.create_task(companion.run(services, self.stop))
                         for companion in self.companions
                     ]
-                await self._monitor_logs(http, pool)
+                await self._monitor_logs(list_http, http, pool)
                 if self.once and not self.report.interrupted:
                     await self._finish_companions(services)
             if self.once and not self.report.interrupted:
@@ -202,14 +211,16 @@ class Monitor:
         self.report.results = [worker.result for worker, _ in self._tasks.values()]
         return self.report
 
-    async def _monitor_logs(self, http: HttpClient, pool: DecodePool) -> None:
-        source = LogListSource(self.logs.list, http)
+    async def _monitor_logs(self, list_http: HttpClient, http: HttpClient, pool: DecodePool) -> None:
+        source = LogListSource(self.logs.list, list_http, warn=self._warn)
         infos = self._select(await source.refresh())
         if not infos:
             raise UserError(f"log list {self.logs.list}: no log to monitor after selection")
         await self.gateway.call(self.gateway.store.sync_logs, infos)
         self._start_workers(infos, http, pool)
-        refresher = None if self.once else asyncio.create_task(self._refresh(source, http, pool))
+        refresher = (
+            None if self.once else asyncio.create_task(self._refresh(source, list_http, http, pool))
+        )
         self._ranges = RangeRunner(
             self.leases,
             lambda: list(self._clients),
@@ -286,6 +297,8 @@ class Monitor:
         self.logs, self.settings = logs, settings
         if self._pool is not None:
             self._pool.timeout = settings.decode_timeout
+        for client in self._http:
+            client.request_timeout = logs.request_timeout
         if reselect:
             self._refresh_now.set()
 
@@ -382,16 +395,37 @@ class Monitor:
 
         return update
 
-    async def _refresh(self, source: LogListSource, http: HttpClient, pool: DecodePool) -> None:
+    async def _refresh(
+        self, source: LogListSource, list_http: HttpClient, http: HttpClient, pool: DecodePool
+    ) -> None:
+        """Every refresh_interval (or at once when new settings change the selection), the list read again;
+        one that cannot be read, or selects no log, is refused in one line and the logs monitored so far
+        stay as they are."""
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._refresh_now.wait(), self.logs.refresh_interval)
             self._refresh_now.clear()
             if self.stop.is_set():
                 return
+            candidate = source
             if source.source != self.logs.list:  # the new settings name another list
-                source = LogListSource(self.logs.list, http)
-            infos = self._select(await source.refresh())  # keeps the old list on failure
+                candidate = LogListSource(self.logs.list, list_http, warn=self._warn)
+            try:
+                listed = await candidate.refresh()
+            except Exception as exc:  # a list never loaded (UserError), or a bug: never the end of refreshes
+                self._warn(f"{_failure_message(exc)}; still monitoring the logs of the previous list")
+                continue
+            if candidate.last_error is not None:
+                self._warn(f"{candidate.last_error}; keeping the previous list")
+                continue
+            infos = self._select(listed)
+            if not infos:
+                self._warn(
+                    f"log list {candidate.source}: no log to monitor after selection; "
+                    "keeping the previous list"
+                )
+                continue
+            source = candidate
             try:
                 await self.gateway.call(self.gateway.store.sync_logs, infos)
             except StoreError as exc:

@@ -36,6 +36,7 @@ class LogsSettings:
     # Ceilings on each log's adaptive request budget (logs/budget.py); None: no ceiling.
     requests_per_second: float | None = None
     concurrency: int | None = None
+    request_timeout: float = 60.0  # seconds one request to a log may take, its retries included
 
     def selection(self) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """What decides which logs are monitored: a change here means the log list is read again."""

@@ -32,6 +32,20 @@ Set with `--fault NAME[=VALUE]` at start or at runtime through POST <base>/admin
                              starts with the first issuer certificate of entry INDEX (default 0), which did
                              not sign it: the chain is not covered by the tree, so the log can claim anything
 
+Hostile answers (hostile.py), what a log, or a host a tampered list points at, can do to a monitor:
+
+  trickle-sth=SECONDS        get-sth and checkpoint send their body one byte every SECONDS
+  bloated-sth=BYTES          get-sth and checkpoint serve a new badly signed head at every request (a size
+                             past the real one, a random root), padded with BYTES bytes (a checkpoint
+                             stops at the 1 MiB a signed note may have)
+  redirect-host              every log API answers 302 to the same server under another name (localhost),
+                             at /internal/secret: an internal service whose 403 body holds a secret
+  redirect-file              every log API answers 302 to file:///etc/passwd
+  loglist-empty              <base>/log_list.json lists the log as rejected: the default selection is empty
+  loglist-nested[=DEPTH]     <base>/log_list.json is DEPTH (default 100,000) nested JSON arrays
+  huge-issuer=BYTES          every entry's chain (extra_data, data tiles) starts with a certificate-sized
+                             blob of BYTES bytes, served at issuer/<its SHA-256>
+
 The CAs' repository (repository.py) has faults of its own, and the ones above do not touch it:
 
   crl-unavailable            CRL requests get HTTP 503
@@ -67,6 +81,13 @@ FAULT_NAMES = (
     "huge-name",
     "forged-chain",
     "huge-tree-size",
+    "trickle-sth",
+    "bloated-sth",
+    "redirect-host",
+    "redirect-file",
+    "loglist-empty",
+    "loglist-nested",
+    "huge-issuer",
     "crl-unavailable",
     "ocsp-unavailable",
     "repository-refused",
@@ -74,10 +95,16 @@ FAULT_NAMES = (
     "ocsp-lies",
     "ocsp-unknown",
 )
-_NEEDS_VALUE = {"rate-limit", "rate-limit-rps", "server-error", "slow", "huge-name"}
+_NEEDS_VALUE = {
+    "rate-limit", "rate-limit-rps", "server-error", "slow", "huge-name", "trickle-sth", "bloated-sth",
+    "huge-issuer",
+}
 _NO_VALUE = {
     "bad-sth-signature",
     "huge-tree-size",
+    "redirect-host",
+    "redirect-file",
+    "loglist-empty",
     "truncated-json",
     "crl-unavailable",
     "ocsp-unavailable",
@@ -86,7 +113,7 @@ _NO_VALUE = {
     "ocsp-lies",
     "ocsp-unknown",
 }
-_FLOAT_VALUE = {"slow"}
+_FLOAT_VALUE = {"slow", "trickle-sth"}
 # One digit past the int-from-text limit Python sets by default (sys.get_int_max_str_digits()).
 HUGE_TREE_SIZE = "9" * 4301
 
@@ -129,6 +156,7 @@ class Faults:
     fork_index: int = 0
     last_served: float = 0.0  # monotonic time of the last request the rate limit let through
     window: RateWindow = field(default_factory=lambda: RateWindow(0))  # rate-limit-rps
+    bad_heads: int = 0  # bloated-sth: heads served so far (each one a new size)
 
     def set(self, name: str, value: float | int | None) -> None:
         self.active[name] = value

@@ -13,6 +13,7 @@ import re
 from aiohttp import web
 
 from ctsentinel.ct.tls import SignedCertificateTimestamp
+from ctsentinel.testlog import hostile
 from ctsentinel.testlog.faults import HUGE_TREE_SIZE
 from ctsentinel.testlog.service import SERVICE, TestLogService
 from ctsentinel.testlog.storage import Submission, SubmissionError
@@ -86,8 +87,18 @@ async def add_pre_chain(request: web.Request) -> web.Response:
     return await _add(request, precert=True)
 
 
-async def get_sth(request: web.Request) -> web.Response:
+async def get_sth(request: web.Request) -> web.StreamResponse:
     service = _service(request)
+    faults = service.faults
+    if "bloated-sth" in faults:
+        faults.bad_heads += 1
+        padding = int(faults.value("bloated-sth") or 0)
+        bad = hostile.bloated_sth(service.storage, service.view().sth, faults.bad_heads, padding)
+        return web.Response(body=bad, content_type="application/json")
+    if "trickle-sth" in faults:
+        whole = json.dumps(service.view().sth.to_json(), separators=(",", ":")).encode()
+        seconds = float(faults.value("trickle-sth") or 0)
+        return await hostile.trickle(request, whole, "application/json", seconds)
     head = service.view().sth.to_json()
     if "huge-tree-size" in service.faults:
         size = f'"tree_size":{head["tree_size"]}'
@@ -148,7 +159,7 @@ async def get_entries(request: web.Request) -> web.Response:
     # The JSON json.dumps would write, joined by hand: base64 text needs no escaping, and a thousand entries
     # of ~4 KB through the encoder cost the server more than everything else in the request (a benchmark
     # of a monitor must measure the monitor, not this).
-    b64, extra_data = base64.b64encode, service.storage.extra_data
+    b64, extra_data = base64.b64encode, view.extra_data
     items = [
         b'{"leaf_input":"' + b64(e.leaf_input) + b'","extra_data":"' + b64(extra_data(e)) + b'"}'
         for e in entries
@@ -168,7 +179,7 @@ async def get_entry_and_proof(request: web.Request) -> web.Response:
     return json_response(
         {
             "leaf_input": base64.b64encode(entry.leaf_input).decode("ascii"),
-            "extra_data": base64.b64encode(service.storage.extra_data(entry)).decode("ascii"),
+            "extra_data": base64.b64encode(view.extra_data(entry)).decode("ascii"),
             "audit_path": _b64(view.tree.inclusion_proof(index, tree_size)),
         }
     )

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.tiles import parse_tile_path
+from ctsentinel.testlog import hostile
 from ctsentinel.testlog.faults import HUGE_TREE_SIZE
 from ctsentinel.testlog.service import SERVICE
 
@@ -31,9 +32,17 @@ def accepts_gzip(header: str) -> bool:
     return False
 
 
-async def checkpoint(request: web.Request) -> web.Response:
+async def checkpoint(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
+    faults = service.faults
+    if "bloated-sth" in faults:
+        faults.bad_heads += 1
+        padding = int(faults.value("bloated-sth") or 0)
+        bad = hostile.bloated_checkpoint(service.storage, service.view().sth, faults.bad_heads, padding)
+        return web.Response(body=bad, content_type="text/plain", charset="utf-8")
     body = service.storage.checkpoint(service.view().sth)
+    if "trickle-sth" in faults:
+        return await hostile.trickle(request, body, "text/plain", float(faults.value("trickle-sth") or 0))
     if "huge-tree-size" in service.faults:
         origin, _, rest = body.partition(b"\n")
         body = origin + b"\n" + HUGE_TREE_SIZE.encode() + b"\n" + rest.partition(b"\n")[2]
@@ -70,7 +79,7 @@ async def issuer(request: web.Request) -> web.Response:
     fingerprint = request.match_info["fingerprint"]
     if not _FINGERPRINT.fullmatch(fingerprint):
         raise web.HTTPNotFound(text="issuer fingerprint must be 64 lowercase hex digits\n")
-    der = request.app[SERVICE].storage.issuer(bytes.fromhex(fingerprint))
+    der = request.app[SERVICE].view().issuer(bytes.fromhex(fingerprint))
     if der is None:
         raise web.HTTPNotFound(text="no such issuer\n")
     return web.Response(body=der, content_type="application/pkix-cert", headers={"Cache-Control": _IMMUTABLE})

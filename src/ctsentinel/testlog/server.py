@@ -25,10 +25,10 @@ from pathlib import Path
 from aiohttp import web
 
 from ctsentinel.errors import UserError
-from ctsentinel.testlog import http_rfc6962, http_static, revocations
+from ctsentinel.testlog import hostile, http_rfc6962, http_static, revocations
 from ctsentinel.testlog.ca import CAHierarchy
 from ctsentinel.testlog.faults import FaultError, parse_admin_request, parse_flag
-from ctsentinel.testlog.loglist import log_list, write_log_list
+from ctsentinel.testlog.loglist import LOG_LIST_FILE, log_list, write_log_list
 from ctsentinel.testlog.repository import Repository, RepositoryServer
 from ctsentinel.testlog.service import SERVICE, ServeConfig, TestLogService
 from ctsentinel.testlog.storage import LogStorage, StorageError, now_ms
@@ -45,12 +45,21 @@ def _is_admin(request: web.Request) -> bool:
     return request.path.startswith(BASE_PATH + "admin/")
 
 
+def _is_log_api(request: web.Request) -> bool:
+    """A request to the log's own APIs (what the faults that hit every endpoint apply to)."""
+    path = request.path
+    return path.startswith(BASE_PATH) and not _is_admin(request) and path != BASE_PATH + LOG_LIST_FILE
+
+
 @web.middleware
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The faults that hit every endpoint alike: slowness, 5xx bursts, rate limits, truncated JSON."""
-    if _is_admin(request):
+    if not _is_log_api(request):
         return await handler(request)
     faults = request.app[SERVICE].faults
+    moved = hostile.redirect(request, faults)
+    if moved is not None:
+        return moved
     delay = faults.value("slow")
     if delay:
         await asyncio.sleep(float(delay))
@@ -135,6 +144,14 @@ async def post_revoke(request: web.Request) -> web.Response:
     return _json({"revoked": [r.to_json() for r in recorded]})
 
 
+async def get_log_list(request: web.Request) -> web.Response:
+    """The log's own list, as an operator publishes it (faults may make it select nothing, or nest)."""
+    service = request.app[SERVICE]
+    document = (service.storage.directory / LOG_LIST_FILE).read_bytes()
+    body = hostile.published_log_list(document, service.faults)
+    return web.Response(body=body, content_type="application/json")
+
+
 REPOSITORY_SERVER: web.AppKey[RepositoryServer] = web.AppKey("repository-server", RepositoryServer)
 
 
@@ -145,6 +162,8 @@ def create_app(service: TestLogService, repository: RepositoryServer | None = No
         app[REPOSITORY_SERVER] = repository
     for method, path, handler in [*http_rfc6962.ROUTES, *http_static.ROUTES]:
         app.router.add_route(method, BASE_PATH + path, handler)
+    app.router.add_get(BASE_PATH + LOG_LIST_FILE, get_log_list)
+    app.router.add_get(hostile.INTERNAL_PATH, hostile.internal_service)
     app.router.add_get(BASE_PATH + "admin/faults", get_faults)
     app.router.add_post(BASE_PATH + "admin/faults", post_faults)
     app.router.add_get(BASE_PATH + "admin/revoke", get_revoked)

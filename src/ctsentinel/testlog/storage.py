@@ -28,7 +28,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,13 +357,18 @@ class LogStorage:
             bytes(r[0]) for r in self._conn.execute("SELECT der FROM issuers WHERE root = 1 ORDER BY rowid")
         ]
 
-    def extra_data(self, entry: StoredEntry) -> bytes:
+    def extra_data(
+        self, entry: StoredEntry, issuer: Callable[[bytes], bytes | None] | None = None
+    ) -> bytes:
+        """The entry's RFC 6962 extra_data, its chain looked up by `issuer` (default: this log's issuers;
+        a chain is named by its certificates' SHA-256, so the cache holds for any lookup)."""
         # Chains repeat across entries: each is encoded once (it is the bulk of every get-entries answer).
+        lookup = issuer or self.issuer
         chain = self._chains.get(entry.chain_fingerprints)
         if chain is None:
             ders = []
             for fingerprint in entry.chain_fingerprints:
-                der = self.issuer(fingerprint)
+                der = lookup(fingerprint)
                 if der is None:
                     raise StorageError(
                         f"entry {entry.index}: issuer {fingerprint.hex()} missing from the database"
@@ -377,6 +382,7 @@ class LogStorage:
             return chain
         # PrecertExtraData: the precertificate as an ASN.1Cert, then the same chain encoding.
         return len(entry.pre_certificate).to_bytes(3, "big") + entry.pre_certificate + chain
+
     def get_entries(self, start: int, end: int) -> list[tuple[bytes, bytes]]:
         """(leaf_input, extra_data) for [start, end] inclusive, as RFC 6962 get-entries counts."""
         return [(e.leaf_input, self.extra_data(e)) for e in self.entries(start, end + 1)]

@@ -7,7 +7,9 @@ static-ct side (a forked log forks its tiles and its checkpoint too).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
+from ctsentinel.certs.der import SEQUENCE, wrap
 from ctsentinel.ct.merkle import HASH_SIZE, leaf_hash, node_hash
 from ctsentinel.ct.sth import SignedTreeHead
 from ctsentinel.ct.tiles import TILE_HEIGHT, TILE_WIDTH, tile_width
@@ -18,6 +20,15 @@ from ctsentinel.testlog.tree import TileReader, TreeReader
 
 FORK_TIMESTAMP_SHIFT = 1000  # the forked leaf claims to have been logged one second later
 BAD_ENTRY_TIMESTAMP_BIT = 1  # bad-entries flips the lowest bit of the leaf timestamp
+
+
+def huge_issuer(faults: Faults) -> bytes | None:
+    """The oversized "issuer certificate" huge-issuer puts first in every chain (None: the fault is off):
+    a DER SEQUENCE of zeros, the same bytes for the same size."""
+    value = faults.value("huge-issuer") if "huge-issuer" in faults else None
+    if value is None:
+        return None
+    return wrap(SEQUENCE, bytes(max(0, int(value) - 5)))
 
 
 def _shift_timestamp(leaf_input: bytes, change: int, xor: bool = False) -> bytes:
@@ -89,6 +100,7 @@ class LogView:
         self.sth = sth
         self.size = sth.tree_size
         self._forged_issuer = self._forged_chain_head()
+        self._huge_issuer = huge_issuer(faults)
 
     def _forged_chain_head(self) -> bytes | None:
         """The issuer fingerprint forged-chain puts first in every chain (None: the fault is off)."""
@@ -124,6 +136,8 @@ class LogView:
         """Entries [start, end) as this view serves them (end exclusive, clipped to the view's size)."""
         stored = self.storage.entries(start, min(end, self.size))
         forged = () if self._forged_issuer is None else (self._forged_issuer,)
+        if self._huge_issuer is not None:
+            forged = (hashlib.sha256(self._huge_issuer).digest(), *forged)
         return [
             dataclasses.replace(
                 e,
@@ -132,6 +146,16 @@ class LogView:
             )
             for e in stored
         ]
+
+    def issuer(self, fingerprint: bytes) -> bytes | None:
+        """The issuer certificate served at issuer/<fingerprint>, the huge-issuer blob included."""
+        blob = self._huge_issuer
+        if blob is not None and fingerprint == hashlib.sha256(blob).digest():
+            return blob
+        return self.storage.issuer(fingerprint)
+
+    def extra_data(self, entry: StoredEntry) -> bytes:
+        return self.storage.extra_data(entry, self.issuer)
 
     def find_leaf(self, hash_value: bytes, tree_size: int) -> int | None:
         forked = self.fork_index is not None and self.fork_index < tree_size
