@@ -106,6 +106,17 @@ def expected_flags(entry: LoggedEntry) -> list[str]:
     return flags
 
 
+def expected_lint_errors(entry: LoggedEntry) -> list[str]:
+    """pkilint's errors on this log's certificates, its CRL and OCSP URL hosts aside: reserved addresses
+    and bare names in the subjectAltName."""
+    codes = []
+    if any(is_reserved(ip) for ip in entry.ips):
+        codes.append("lint_error:cabf.internal_ip_address")
+    if internal_names(entry):
+        codes.append("lint_error:cabf.internal_domain_name")
+    return sorted(codes)
+
+
 def events(work: Path) -> list[dict[str, Any]]:
     path = work / "events.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

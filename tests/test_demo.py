@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -31,4 +32,9 @@ def test_demo_alerts_the_twelve_fina_issuances_and_a_live_one(tmp_path: Path) ->
         r"alert #13 \(unauthorized_issuer, critical\) .* after the entry reached a tree head", out
     )
     assert "13 alert(s) were delivered to the jsonl channel" in out
-    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 13
+    delivered = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert len([event for event in delivered if "event" not in event]) == 13
+    # Fina revoked the twelve: the owner hears of it once each.
+    news = [event for event in delivered if event.get("event") == "revocation"]
+    assert "(and 12 revocation event(s): their CA revoked them)" in out
+    assert sorted(event["alert"]["id"] for event in news) == list(range(1, 13))

@@ -4,6 +4,7 @@ read back independently."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from oversight_world import (
     World,
     events,
     expected_flags,
+    expected_lint_errors,
     populated_log,
     serve_copy,
 )
@@ -54,7 +56,7 @@ def test_a_fina_watch_flags_its_ip_and_internal_name_certificates_and_nothing_el
     assert fina and others
     by_issuance: dict[str, list[str]] = {}
     for entry in fina:
-        flags = expected_flags(entry)
+        flags = expected_flags(entry) + expected_lint_errors(entry)
         if flags:
             key = f"{entry.serial_hex}:{world.fina_spki}"
             by_issuance[key] = list(dict.fromkeys(by_issuance.get(key, []) + flags))
@@ -64,8 +66,7 @@ def test_a_fina_watch_flags_its_ip_and_internal_name_certificates_and_nothing_el
         alerts = [a for a in store.list_alerts() if a.watch == "fina"]
         stored = store.search(f"issuer:{FINA_DN}", limit=10_000)
     assert all(a.reason == "ca_policy" and a.severity == "high" for a in alerts)
-    found = {f"{a.serial}:{a.issuer_spki_sha256}": [f for f in a.findings if not f.startswith("lint_error")]
-             for a in alerts}  # fmt: skip
+    found = {f"{a.serial}:{a.issuer_spki_sha256}": list(a.findings) for a in alerts}
     assert found == by_issuance
     assert all(a.issuer == FINA_DN for a in alerts)  # nothing of the other CAs
     # Every certificate of the watched CA is stored, flagged or not.
@@ -74,5 +75,12 @@ def test_a_fina_watch_flags_its_ip_and_internal_name_certificates_and_nothing_el
     delivered = [e for e in events(world.config.parent) if e.get("watch") == "fina"]
     assert sorted(e["id"] for e in delivered) == sorted(a.id for a in alerts)
     assert all(list(e)[:6] == ["id", "watch", "reason", "severity", "findings", "issuer"] for e in delivered)
+    # Every certificate of a CA the watch names is linted (the linter's spare-time queue is empty by the
+    # end of run --once); nothing else is.
+    with world.store() as store:
+        linted = store.lint_reports([hashlib.sha256(e.der).digest() for e in world.entries])
+        assert store.lint_pending() == 0
+    assert set(linted) == {hashlib.sha256(e.der).digest() for e in fina}
+    assert all(r.profile.startswith("ov-") for r in linted.values())
     rdctest = [a for a in alerts if "rdctest" in a.dns_names]
     assert len(rdctest) == 1 and "internal_name" in rdctest[0].findings and "rdctest" in rdctest[0].matched

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p = what.add_parser("cert", help="decode a PEM or DER certificate or precertificate")
     p.add_argument("file")
+    p.add_argument(
+        "--lint",
+        action="store_true",
+        help='add "lint": pkilint\'s CA/B Forum TLS findings (profile, findings)',
+    )
     p = what.add_parser("checkpoint", help="parse and check a static-ct-api checkpoint")
     p.add_argument("file")
     p.add_argument("--key", required=True, help="the log's public key (PEM)")

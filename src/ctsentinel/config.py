@@ -320,6 +320,7 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
     range_entries = reader.integer("range_entries", 1_000_000, minimum=1)
     range_workers = reader.integer("range_workers", 2, minimum=0)
     decode_timeout = reader.number("decode_timeout", 120.0, minimum=0.1)
+    revocation_interval = reader.number("revocation_interval", 21600.0, minimum=1.0)
     if keep not in tuple(Keep):
         reader.fail(f'store must be "matched" or "all", not {keep!r}')
     reader.done()
@@ -333,6 +334,7 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
         range_entries=range_entries,
         range_workers=range_workers,
         decode_timeout=decode_timeout,
+        revocation_interval=revocation_interval,
     )
 
 

@@ -36,7 +36,9 @@ def duration(seconds: float, *, spaced: bool = False) -> str:
     for size, name, small, small_name in units:
         if seconds >= size:
             rest = seconds % size // small
-            return f"{seconds // size}{name} {rest}{small_name}" if spaced else (
-                f"{seconds // size}{name}{rest:02d}{small_name}"
+            return (
+                f"{seconds // size}{name} {rest}{small_name}"
+                if spaced
+                else (f"{seconds // size}{name}{rest:02d}{small_name}")
             )
     return f"{seconds}s"

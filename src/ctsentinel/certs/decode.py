@@ -21,6 +21,7 @@ from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data,
 
 __all__ = ["match_view", "record_from_der", "record_from_entry", "record_from_tile_leaf"]
 
+
 def record_from_der(der: bytes, *, issuer_spki_sha256: bytes | None = None) -> CertRecord:
     """A DER certificate or precertificate; issuer_spki_sha256 is the issuer's key hash if known."""
     der = bytes(der)

@@ -151,9 +151,7 @@ def _key_of(der: bytes) -> tuple[PublicKey, str] | None:
     return found
 
 
-def _verifies(
-    key: PublicKey, signed: _Signed, pss: tuple[padding.PSS, hashes.HashAlgorithm] | None
-) -> bool:
+def _verifies(key: PublicKey, signed: _Signed, pss: tuple[padding.PSS, hashes.HashAlgorithm] | None) -> bool:
     try:
         if pss is not None:
             if not isinstance(key, rsa.RSAPublicKey):

@@ -215,9 +215,16 @@ def run(args: argparse.Namespace) -> int:
                 "for 1.1.1.1 ..."
             )
             _live(log_dir, base_url, config_path)
-        delivered = (base / "alerts.jsonl").read_text().count("\n") if (base / "alerts.jsonl").exists() else 0
-        print(f"   {delivered} alert(s) were delivered to the jsonl channel {base / 'alerts.jsonl'}")
+        print(_delivered(base / "alerts.jsonl"))
     return 0 if alerts else 1
+
+
+def _delivered(path: Path) -> str:
+    """What reached the jsonl channel: the alerts, and the news that their CA revoked them."""
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    news = sum(1 for event in events if event.get("event") == "revocation")
+    also = f" (and {news} revocation event(s): their CA revoked them)" if news else ""
+    return f"   {len(events) - news} alert(s) were delivered to the jsonl channel {path}{also}"
 
 
 def _build_log(log_dir: Path, entries: int) -> dict[str, Any]:

@@ -245,7 +245,12 @@ def _inspect_cert(args: argparse.Namespace) -> int:
         record = record_from_der(der)
         if problem is not None:
             record.error = problem
-        records.append(record.to_json())
+        found = record.to_json()
+        if args.lint:
+            from ctsentinel.oversight.lint import lint_certificate  # pkilint takes a while to import
+
+            found["lint"] = lint_certificate(der).to_json()
+        records.append(found)
     return _print_records(iter(records))
 
 

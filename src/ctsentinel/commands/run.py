@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import os
 import signal
 import sys
@@ -21,9 +22,9 @@ from collections.abc import Iterator
 
 from ctsentinel.config import Config, load_config
 from ctsentinel.errors import UserError
-from ctsentinel.monitor.decode_pool import Matcher, PolicyCheck
+from ctsentinel.monitor.decode_pool import Matcher
 from ctsentinel.monitor.gateway import StoreGateway
-from ctsentinel.monitor.pipeline import Monitor, RunReport, log_label
+from ctsentinel.monitor.pipeline import Companion, Monitor, RunReport, log_label
 from ctsentinel.notify import Notifier, leftover_lines
 from ctsentinel.store.runlock import exclusive_run
 from ctsentinel.terminal import safe_text
@@ -85,8 +86,25 @@ def _matcher(config: Config) -> Matcher | None:
     return Watchlist.from_config(config.watches) if config.watches else None
 
 
-def _policy(config: Config) -> PolicyCheck | None:
+def _policy(config: Config) -> CaPolicy | None:
     return CaPolicy.from_config(config.ca_watches) if config.ca_watches else None
+
+
+def _companions(config: Config) -> list[Companion]:
+    """CA oversight beside the logs, with [[ca_watch]] tables or any watch: the lint queue worked off in
+    the decode processes' spare time, revocation checks of what is alerted (and what CA watches ask for),
+    over the logs' HTTP client within the same per-server budgets."""
+    if not (config.ca_watches or config.watches):
+        return []
+    from ctsentinel.oversight.checking import RevocationChecker
+    from ctsentinel.oversight.linting import Linter  # pkilint takes a while to import
+
+    checker = RevocationChecker(
+        interval=datetime.timedelta(seconds=config.monitor.revocation_interval),
+        concurrency=config.logs.concurrency,
+        requests_per_second=config.logs.requests_per_second,
+    )
+    return [Linter(_policy(config) or CaPolicy([])), checker]
 
 
 def _notifier(config: Config, gateway: StoreGateway) -> Notifier:
@@ -114,6 +132,7 @@ async def _monitor_alone(config: Config, *, once: bool, exclusive: bool) -> RunR
             warn=_warn,
             policy=_policy(config),
             exclusive=exclusive,
+            companions=_companions(config),
         )
         hangup = None if once else asyncio.Event()
         with _signals(monitor, hangup):
@@ -191,5 +210,10 @@ async def _reconfigure(monitor: Monitor, gateway: StoreGateway, old: Config, new
     monitor.use_settings(new.logs, new.monitor)
     if rematch:
         monitor.use_matcher(matcher, policy)
+        from ctsentinel.oversight.linting import Linter
+
+        for companion in monitor.companions:
+            if isinstance(companion, Linter):
+                companion.use_policy(policy or CaPolicy([]))
     if notifier is not None:
         await monitor.use_notifier(notifier)

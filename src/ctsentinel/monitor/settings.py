@@ -57,3 +57,4 @@ class MonitorSettings:
     range_entries: int = 1_000_000
     range_workers: int = 2
     decode_timeout: float = 120.0  # seconds one batch may take to decode before it is given up
+    revocation_interval: float = 21600.0  # seconds between two revocation checks of one certificate

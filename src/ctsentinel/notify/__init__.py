@@ -1,6 +1,7 @@
 """Alert delivery: channels (stdout, jsonl, webhook, email, exec) and the sender that drains the outbox.
 
-events.py    the events channels carry: AlertEvent (an alert and its certificate's details), HealthEvent
+events.py    the events channels carry: AlertEvent (an alert and its certificate's details), HealthEvent,
+             RevocationEvent
 base.py      the Channel interface, DeliveryError, the per-channel filters
 render.py    readable text of an event (terminal, mail), hostile certificate text escaped
 <kind>.py    one module per channel kind
@@ -12,7 +13,14 @@ service.py   Notifier: what the monitor holds (channels, which are the routes of
 """
 
 from ctsentinel.notify.base import Channel, DeliveryError
-from ctsentinel.notify.events import AlertEvent, Event, HealthEvent, event_from_payload, health_event
+from ctsentinel.notify.events import (
+    AlertEvent,
+    Event,
+    HealthEvent,
+    RevocationEvent,
+    event_from_payload,
+    health_event,
+)
 from ctsentinel.notify.factory import build_channel, build_channels
 from ctsentinel.notify.health import lag_events, misbehaviour_event
 from ctsentinel.notify.memory import MemoryOutbox
@@ -28,6 +36,7 @@ __all__ = [
     "MemoryOutbox",
     "Notifier",
     "Outbox",
+    "RevocationEvent",
     "Sender",
     "build_channel",
     "build_channels",

@@ -1,9 +1,12 @@
-"""The two kinds of event that travel through the channels, and their round trip through the outbox.
+"""The kinds of event that travel through the channels, and their round trip through the outbox.
 
 - AlertEvent: an alert (DESIGN.md section 5) with its certificate's details, which channels may use (a
   mail attachment, hook variables) but never send: to_json() is exactly the alert JSON;
 - HealthEvent: a log's problem, {"event": "log_health", "log", "problem", "detail", "severity", "time"} in
-  JSON, a clearly distinct object, so a receiver never mistakes a log problem for a certificate.
+  JSON, a clearly distinct object, so a receiver never mistakes a log problem for a certificate;
+- RevocationEvent: news about an alerted certificate's revocation, {"event": "revocation", "change",
+  "detail", "severity", "time", "alert"}: "revoked" (its CA revoked it) or "contradiction" (the CA's OCSP
+  responder says good for a certificate its CRL lists); "alert" is the alert JSON, `revoked` filled in.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ctsentinel.timefmt import parse_rfc3339, rfc3339
 from ctsentinel.watch.severity import Severity
 
 HEALTH_EVENT = "log_health"
+REVOCATION_EVENT = "revocation"
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,45 @@ class HealthEvent:
         )
 
 
-Event = AlertEvent | HealthEvent
+@dataclass(frozen=True)
+class RevocationEvent:
+    alert: Alert
+    change: str  # "revoked" | "contradiction" (store.RevocationChange)
+    detail: str  # one line: what each source said
+    time: datetime
+
+    @property
+    def kind(self) -> str:
+        return REVOCATION_EVENT
+
+    @property
+    def severity(self) -> Severity:
+        return self.alert.severity
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": REVOCATION_EVENT,
+            "change": self.change,
+            "detail": self.detail,
+            "severity": self.severity.value,
+            "time": rfc3339(self.time),
+            "alert": self.alert.to_json(),
+        }
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.to_json()
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> RevocationEvent:
+        return cls(
+            alert=Alert.from_json(payload["alert"]),
+            change=str(payload["change"]),
+            detail=str(payload["detail"]),
+            time=parse_rfc3339(str(payload["time"])),
+        )
+
+
+Event = AlertEvent | HealthEvent | RevocationEvent
 
 
 def health_event(
@@ -97,4 +139,6 @@ def event_from_payload(payload: Mapping[str, Any]) -> Event:
     """The event an outbox payload holds; KeyError, ValueError or TypeError when it holds none."""
     if payload.get("event") == HEALTH_EVENT:
         return HealthEvent.from_payload(payload)
+    if payload.get("event") == REVOCATION_EVENT:
+        return RevocationEvent.from_payload(payload)
     return AlertEvent.from_payload(payload)

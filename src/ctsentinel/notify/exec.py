@@ -24,7 +24,7 @@ from datetime import UTC
 from pathlib import Path
 
 from ctsentinel.notify.base import Channel, DeliveryError, one_line
-from ctsentinel.notify.events import AlertEvent, Event, HealthEvent
+from ctsentinel.notify.events import AlertEvent, Event, HealthEvent, RevocationEvent
 from ctsentinel.notify.render import summary
 from ctsentinel.terminal import safe_text
 from ctsentinel.timefmt import parse_rfc3339, rfc3339
@@ -60,6 +60,19 @@ def hook_environment(event: Event, idempotency_key: str) -> dict[str, str]:
             LOG_URI=safe_text(event.log),
             CTSENTINEL_PROBLEM=safe_text(event.problem),
             CTSENTINEL_DETAIL=safe_text(event.detail),
+        )
+        return {k: v for k, v in env.items() if v is not None}
+    if isinstance(event, RevocationEvent):
+        revoked = event.alert
+        env.update(
+            EVENT="revocation",
+            CTSENTINEL_CHANGE=event.change,
+            CTSENTINEL_DETAIL=safe_text(event.detail),
+            CTSENTINEL_WATCH=safe_text(revoked.watch),
+            CTSENTINEL_SEVERITY=revoked.severity.value,
+            CTSENTINEL_ALERT_ID=str(revoked.id),
+            ISSUER_DN=_safe(revoked.issuer),
+            SERIAL=_safe(revoked.serial),
         )
         return {k: v for k, v in env.items() if v is not None}
     alert, certificate = event.alert, event.certificate

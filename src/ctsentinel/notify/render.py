@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctsentinel.notify.events import AlertEvent, Event, HealthEvent
+from ctsentinel.notify.events import AlertEvent, Event, HealthEvent, RevocationEvent
 from ctsentinel.terminal import safe_text
 from ctsentinel.timefmt import rfc3339
 
@@ -26,6 +26,11 @@ def summary(event: Event) -> str:
     """One line: what happened and to what (matches what certspotter calls SUMMARY)."""
     if isinstance(event, HealthEvent):
         return f"log {_text(event.log)}: {_text(event.problem)}"
+    if isinstance(event, RevocationEvent):
+        alert = event.alert
+        what = "revoked" if event.change == "revoked" else "revocation contradicted"
+        serial, watch = _text(alert.serial), _text(alert.watch)
+        return f"{_text(alert.severity)} {what}: serial {serial} of alert #{alert.id} (watch {watch})"
     alert = event.alert
     matched = alert.matched or alert.dns_names or alert.ip_addresses or ("?",)
     return (
@@ -49,6 +54,19 @@ def text_block(event: Event) -> str:
             ("time", rfc3339(event.time)),
         ]
         return "\n".join(_block(f"ctsentinel log health: {summary(event)}", rows)) + "\n"
+    if isinstance(event, RevocationEvent):
+        alert = event.alert
+        rows = [
+            ("change", event.change),
+            ("detail", event.detail),
+            ("alert", f"#{alert.id}"),
+            ("watch", alert.watch),
+            ("issuer", alert.issuer),
+            ("serial", alert.serial),
+            ("names", [*alert.dns_names, *alert.ip_addresses]),
+            ("time", rfc3339(event.time)),
+        ]
+        return "\n".join(_block(f"ctsentinel revocation: {summary(event)}", rows)) + "\n"
     return "\n".join(_alert_lines(event)) + "\n"
 
 

@@ -62,6 +62,14 @@ class LintFinding:
     message: str | None  # pkilint's detail, one line
     where: str  # the node of the certificate, e.g. "certificate.tbsCertificate.validity.notBefore"
 
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "where": self.where,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class LintReport:
@@ -76,6 +84,10 @@ class LintReport:
     def error_codes(self) -> tuple[str, ...]:
         """The distinct codes of the errors, sorted: what a CA watch's lint_error flag lists."""
         return tuple(sorted({f.code for f in self.errors}))
+
+    def to_json(self) -> dict[str, object]:
+        """A certificate's "lint" in JSON (inspect cert --lint, the web's certificate)."""
+        return {"profile": self.profile, "findings": [f.to_json() for f in self.findings]}
 
 
 class _Linters:

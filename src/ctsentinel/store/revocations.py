@@ -93,6 +93,7 @@ class RevocationCheck:
     contradiction: bool
     checked_at: datetime
     next_check_at: datetime | None  # None: no more checks (revoked is final; an expired certificate)
+    answered: bool = True  # some source answered (else the check counts as a failure)
 
 
 @dataclass(frozen=True)
@@ -231,16 +232,14 @@ def record_check(
     }
     for word in check.words:
         values[word.source] = json.dumps(word.to_json())
-    if check.status is None:
-        values["failures"] = before.failures + 1
-    else:
+    values["failures"] = 0 if check.answered else before.failures + 1
+    if check.status is not None:
         values.update(
             status=check.status,
             reason=check.reason,
             revoked_at=check.revoked_at,
             source=check.source,
             checked_at=check.checked_at,
-            failures=0,
         )
         if check.status != before.status:
             values["changed_at"] = check.checked_at
