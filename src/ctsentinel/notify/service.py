@@ -119,7 +119,12 @@ def undelivered_lines(rows: Sequence[Undelivered]) -> list[str]:
     failing is seen, not silently dropped."""
     lines = []
     for row in rows:
-        what = f"alert #{row.alert}" if row.alert is not None else "log-health event"
+        if row.alert is None:
+            what = "log-health event"
+        elif row.kind == "revocation":
+            what = f"revocation news of alert #{row.alert}"
+        else:
+            what = f"alert #{row.alert}"
         if row.next_attempt is None:
             state = "FAILED for good"
         else:

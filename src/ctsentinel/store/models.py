@@ -225,6 +225,7 @@ class Undelivered:
     last_error: str | None
     next_attempt: datetime | None  # None once failed for good
     created: datetime
+    kind: str = "alert"  # what is delivered: "alert", "log_health", "revocation" (news about an alert)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,11 @@ def idempotency_key(kind: str, identity: str, channel: str) -> str:
     return f"ctsentinel-{kind}-{digest[:40]}"
 
 
+def kind_of(key: str) -> str:
+    """The kind of event an idempotency key names (idempotency_key writes "ctsentinel-<kind>-<digest>")."""
+    return key.removeprefix("ctsentinel-").rsplit("-", 1)[0]
+
+
 def _pem(der: bytes) -> str:
     body = "\n".join(textwrap.wrap(base64.b64encode(der).decode("ascii"), 64))
     return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
@@ -299,6 +304,7 @@ class Outbox:
                 select(
                     d.id,
                     d.alert,
+                    d.idempotency_key,
                     d.channel,
                     d.status,
                     d.attempts,
@@ -320,6 +326,7 @@ class Outbox:
                 last_error=row.last_error,
                 next_attempt=aware(row.next_attempt_at) if row.status == PENDING.value else None,
                 created=aware(row.created_at),
+                kind=kind_of(row.idempotency_key),
             )
             for row in rows
         ]
