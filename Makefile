@@ -28,7 +28,7 @@ BENCH_ENTRIES ?= 100000
 
 bench: $(STAMP)
 	set -e; for f in merkle certs watch ca_policy lint store notify; do echo "== bench/$${f}_bench.py"; $(BIN)/python bench/$${f}_bench.py; done
-	set -e; for f in testlog populate monitor; do \
+	set -e; for f in testlog populate monitor ca_watch; do \
 	  echo "== bench/$${f}_bench.py --entries $(BENCH_ENTRIES)"; $(BIN)/python bench/$${f}_bench.py --entries $(BENCH_ENTRIES); done
 
 clean:

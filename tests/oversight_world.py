@@ -43,6 +43,14 @@ class World:
         return Store.open(f"sqlite:///{self.database}")
 
 
+def fina_watch(source: Path, extra: str = "") -> str:
+    """A [[ca_watch]] on Fina RDC 2020 by its key hash (from the log's scenario.json), every flag."""
+    spki = next(c["spki_sha256"] for c in json.loads((source / "scenario.json").read_text())["cas"]
+                if c["id"] == "fina-rdc-2020")  # fmt: skip
+    head = f'[[ca_watch]]\nname = "fina"\nissuers = ["sha256:{spki}"]\n'
+    return head + f'ignore_lint = ["{IGNORE_URL_HOSTS}"]\n{extra}'
+
+
 def populated_log(directory: Path, entries: int = 600, seed: int = 1) -> None:
     populate(directory, entries=entries, scenario="fina-1.1.1.1", seed=seed)
 

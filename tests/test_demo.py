@@ -38,3 +38,13 @@ def test_demo_alerts_the_twelve_fina_issuances_and_a_live_one(tmp_path: Path) ->
     news = [event for event in delivered if event.get("event") == "revocation"]
     assert "(and 12 revocation event(s): their CA revoked them)" in out
     assert sorted(event["alert"]["id"] for event in news) == list(range(1, 13))
+    # 6. The root program's view after the owner's: Fina's flagged issuances, lint, revocation, the report.
+    assert "6. The root program's view:" in out and "has a [[ca_watch]] on CN=Fina RDC 2020" in out
+    flagged = re.search(r"flagged: (\d+) \(ip_address (\d+)", out)
+    assert flagged and int(flagged.group(1)) >= 12 and int(flagged.group(2)) >= 12
+    revoked = int(re.search(r"revocation: revoked (\d+)", out).group(1))  # type: ignore[union-attr]
+    assert revoked >= 12  # the twelve planted ones, revoked by Fina
+    page = tmp_path / "root-program" / "fina-report.html"
+    assert f"the CA report: {page}" in out and "<svg" in page.read_text()
+    assert "export disallow --issuer sha256:" in out
+

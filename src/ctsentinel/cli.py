@@ -85,6 +85,56 @@ def build_parser() -> argparse.ArgumentParser:
     db_actions.add_parser("migrate", help="bring the schema up to date")
     stats = db_actions.add_parser("stats", help="rows, size, per-log positions, leases and their holders")
     stats.add_argument("--json", action="store_true", help="one JSON object")
+    ca = commands.add_parser("ca", help="the root program's view of one CA")
+    _add_config(ca)
+    ca.set_defaults(verb="ca")
+    ca_what = ca.add_subparsers(dest="action", required=True, metavar="ACTION")
+    report = ca_what.add_parser(
+        "report", help="what the store holds of one CA: issuance, flags, lint, revocation"
+    )
+    report.add_argument(
+        "issuer", metavar="ISSUER", help="sha256:<hex SPKI hash of the CA> or text of its name"
+    )
+    form = report.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object (the ca report contract)")
+    form.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts to FILE")
+
+    export = commands.add_parser("export", help="lists for distrusting certificates")
+    _add_config(export)
+    export.set_defaults(verb="export")
+    export_what = export.add_subparsers(dest="what", required=True, metavar="WHAT")
+    disallow = export_what.add_parser(
+        "disallow",
+        help="the certificates to distrust",
+        description=(
+            "The certificates (and precertificates) to distrust: every one of an issuer, of a watch's "
+            "alerts, or of chosen alerts. SHA-1 thumbprints (--format sha1) are what Windows' disallowed "
+            "certificate store uses; issuer + serial (the csv and json columns) is what revocation lists "
+            "such as Mozilla's OneCRL key on; pem gives the certificates themselves."
+        ),
+    )
+    chosen = disallow.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--issuer", metavar="ISSUER", help="sha256:<hex SPKI hash of the CA> or text of its name"
+    )
+    chosen.add_argument(
+        "--watch", metavar="NAME", help="the certificates of a [[watch]]'s or [[ca_watch]]'s alerts"
+    )
+    chosen.add_argument("--alert", metavar="ID", type=int, nargs="+", help="the certificates of these alerts")
+    disallow.add_argument(
+        "--format",
+        choices=["sha256", "sha1", "csv", "json", "pem"],
+        default="sha256",
+        help="sha256 or sha1 (one fingerprint a line; sha1: Windows' disallowed store), csv or json "
+        "(sha256,sha1,serial,issuer,issuer_spki_sha256,not_before,not_after,precert: issuer + serial for "
+        "OneCRL), pem (default: %(default)s)",
+    )
+    disallow.add_argument(
+        "--include-issuer",
+        action="store_true",
+        help="add the CA certificate whose key verifies the listed certificates (not what the logs claimed)",
+    )
+    disallow.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
 
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)

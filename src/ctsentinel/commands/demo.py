@@ -215,8 +215,61 @@ def run(args: argparse.Namespace) -> int:
                 "for 1.1.1.1 ..."
             )
             _live(log_dir, base_url, config_path)
+            _root_program(base, log_dir, temporary=args.dir is None)
         print(_delivered(base / "alerts.jsonl"))
     return 0 if alerts else 1
+
+
+def _root_program(base: Path, log_dir: Path, *, temporary: bool) -> None:
+    """Step 6: the root program's view of the same log: a [[ca_watch]] on Fina RDC 2020, its flagged
+    issuances, lint and revocation, and its CA report."""
+    from ctsentinel.commands.ca import print_report
+    from ctsentinel.oversight.report import ca_report
+    from ctsentinel.oversight.report_html import render
+
+    scenario = json.loads((log_dir / "scenario.json").read_text())
+    fina = next(c for c in scenario["cas"] if c["id"] == "fina-rdc-2020")
+    folder = base / "root-program"
+    folder.mkdir(exist_ok=True)
+    config_path = folder / "ctsentinel.toml"
+    config_path.write_text(
+        f"""# Written by `ctsentinel demo`: the root program that trusts Fina watches what it issues.
+database = "sqlite:///{folder / "ctsentinel.db"}"
+
+[logs]
+list = {json.dumps(str(log_dir / "log_list.json"))}
+start = "beginning"
+requests_per_second = 1000
+
+[[ca_watch]]
+name = "fina"
+issuers = ["sha256:{fina["spki_sha256"]}"]   # {fina["subject"]}
+# The test log's CRL and OCSP URLs name 127.0.0.1, an internal name to the linter: not counted there.
+ignore_lint = ["cabf.internal_domain_name@uniformResourceIdentifier"]
+
+[[notify]]
+kind = "jsonl"
+path = {json.dumps(str(folder / "alerts.jsonl"))}
+""",
+        encoding="utf-8",
+    )
+    print(f"6. The root program's view: {config_path} has a [[ca_watch]] on {fina['subject']}")
+    print("   every flag: IP addresses, reserved addresses, internal names, over 398 days, lint errors")
+    elapsed = _catch_up(config_path)
+    store = Store.open(load_config(config_path).database)
+    try:
+        report = ca_report(store, f"sha256:{fina['spki_sha256']}")
+    finally:
+        store.close()
+    print(f"   run --once in {elapsed:.1f} s: every Fina certificate stored and linted, flagged ones checked")
+    print_report(report, indent="   ")
+    page = folder / "fina-report.html"
+    page.write_text(render(report, generated=dt.datetime.now(dt.UTC)), encoding="utf-8")
+    print(f"   the CA report: {page}")
+    key = f"sha256:{fina['spki_sha256']}"
+    print(f"   the disallow list: ctsentinel -c {config_path} export disallow --issuer {key} --format csv")
+    if temporary:
+        print("   (the demo's folder is temporary: `ctsentinel demo --dir DIR` keeps it)")
 
 
 def _delivered(path: Path) -> str:

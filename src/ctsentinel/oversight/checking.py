@@ -246,7 +246,7 @@ class RevocationChecker:
 
     async def _get(self, http: HttpClient, url: str, shared: _Pass) -> bytes:
         """GET within the server's budget; a server that could not be reached at all (refused, timed out) in
-    this pass is not asked again in it."""
+        this pass is not asked again in it."""
         origin = _origin(url)
         if origin in shared.down:
             raise _Unreachable(f"{url}: not asked: {shared.down[origin]}")

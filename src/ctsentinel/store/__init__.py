@@ -1,6 +1,7 @@
 """Persistence (SQLAlchemy Core): logs, tree heads, positions, deduplicated certificates, alerts, search,
 and the outbox of their deliveries."""
 
+from ctsentinel.store.ca_reports import DisallowedCertificate, FlaggedIssuance, IssuerActivity, IssuerKey
 from ctsentinel.store.errors import LeaseLost, StoreError
 from ctsentinel.store.leases import OWN_BACKLOG, Held, LeaseInfo, Leases, RangeClaim, RangeTarget
 from ctsentinel.store.lint import LintDue, LintResult, StoredLint, StoredLintFinding
@@ -37,9 +38,13 @@ __all__ = [
     "CertificateDetails",
     "CommitBatch",
     "DeliveryStatus",
+    "DisallowedCertificate",
     "EntryType",
     "Fence",
+    "FlaggedIssuance",
     "Held",
+    "IssuerActivity",
+    "IssuerKey",
     "LeaseInfo",
     "LeaseLost",
     "Leases",

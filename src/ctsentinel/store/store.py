@@ -15,10 +15,12 @@ from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.store import alerts as alerts_mod
+from ctsentinel.store import ca_reports
 from ctsentinel.store import leases as leases_mod
 from ctsentinel.store import lint as lint_mod
 from ctsentinel.store import revocations as revocations_mod
 from ctsentinel.store import search as search_mod
+from ctsentinel.store.ca_reports import DisallowedCertificate, IssuerActivity, IssuerKey
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.dialect import bulk_insert_tuples, serialize_on, upsert
 from ctsentinel.store.engine import display_url, make_engine
@@ -378,6 +380,38 @@ class Store:
                     .order_by(ca_certificates.c.first_seen, ca_certificates.c.sha256)
                 ).scalars()
             )
+
+    # -- a CA's report and disallow list --------------------------------------------------------------
+
+    def issuer_keys(self, text: str) -> list[IssuerKey]:
+        """Issuer keys whose issuer DN contains `text` (case-insensitive), most certificates first."""
+        with self._db.read() as conn:
+            return ca_reports.issuer_keys(conn, text)
+
+    def issuer_key(self, spki_sha256: bytes) -> IssuerKey | None:
+        with self._db.read() as conn:
+            return ca_reports.issuer_key(conn, spki_sha256)
+
+    def issuer_activity(self, key: IssuerKey) -> IssuerActivity:
+        """What the store holds of one CA: issuances per month, identifiers, flags, lint, revocation."""
+        with self._db.read() as conn:
+            return ca_reports.activity(conn, key)
+
+    def disallowed(
+        self, *, spki_sha256: bytes | None = None, issuances: Sequence[str] = ()
+    ) -> list[DisallowedCertificate]:
+        """Every stored certificate of an issuer key, or of these issuances."""
+        with self._db.read() as conn:
+            return ca_reports.certificates_of(conn, spki=spki_sha256, issuances=issuances)
+
+    def alert_issuances(self, *, watch: str | None = None, ids: Sequence[int] = ()) -> list[str]:
+        """The issuances of a watch's alerts, or of the alerts with these ids (unknown ids are left out)."""
+        with self._db.read() as conn:
+            return ca_reports.alert_issuances(conn, watch=watch, ids=ids)
+
+    def known_alert_ids(self, ids: Sequence[int]) -> set[int]:
+        with self._db.read() as conn:
+            return ca_reports.known_alert_ids(conn, ids)
 
     # -- read side ---------------------------------------------------------------------------------------
 
