@@ -26,8 +26,9 @@ PG_DUMP = {
     "alerts": "SELECT watch, issuance, reason, severity, matched FROM alerts ORDER BY watch, issuance",
     "findings": "SELECT encode(f.cert_sha256, 'hex'), f.watch, f.reason, f.severity, a.issuance"
     " FROM findings f LEFT JOIN alerts a ON a.id = f.alert ORDER BY 1, 2",
+    # The alerts' deliveries (not the news of their revocation, queued beside them).
     "deliveries": "SELECT a.watch, a.issuance, d.channel FROM deliveries d JOIN alerts a ON a.id = d.alert"
-    " ORDER BY 1, 2, 3",
+    " WHERE d.idempotency_key LIKE 'ctsentinel-alert-%' ORDER BY 1, 2, 3",
     "misbehaviour": "SELECT count(*) FROM misbehaviour",
     "ranges_left": "SELECT count(*) FROM log_ranges WHERE watch = ''",
 }

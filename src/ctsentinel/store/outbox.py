@@ -281,8 +281,21 @@ class Outbox:
         return None if when is None else aware(when)
 
     def pending(self, limit: int) -> list[PendingDelivery]:
-        """Every delivery still pending, due or not, the earliest first."""
-        return self.due(datetime.max.replace(tzinfo=UTC), limit)
+        """Every delivery still pending, due or not, the earliest first. Only read: unlike `due`, it takes
+        nothing for an attempt (and a claim's end past the latest date there is would not fit)."""
+        d = deliveries.c
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts, d.last_error)
+                .where(d.status == PENDING.value)
+                .order_by(d.next_attempt_at, d.id)
+                .limit(limit)
+            ).all()
+        return [
+            PendingDelivery(row.id, row.channel, row.idempotency_key, json.loads(row.payload), row.attempts,
+                            row.last_error)
+            for row in rows
+        ]  # fmt: skip
 
     def prune(self, older_than: datetime) -> int:
         """Forget deliveries delivered before `older_than` (their alerts stay); returns how many. Pending
