@@ -3,7 +3,8 @@ CA whose [[ca_watch]] asks (revocation = "all"), what its CA's CRL and OCSP resp
 
 Each check fetches the certificate's CRL (once per check pass for all the certificates that name it) and
 asks its OCSP responder (RFC 6960 GET), both through the run's HTTP client (its timeouts, size limit and
-retries) within a budget per server, like a log's (LogBudget: concurrency, rate, backoff after refusals).
+retries) within a budget per server, like a log's (LogBudget: the rate it tolerates, learned; backoff after
+refusals; the [logs] ceilings).
 Answers are verified against the issuer: the CA certificate whose key verifies the certificate, among
 those logs served with it (a hint) or fetched from its caIssuers URL. The combined status:
 
@@ -92,8 +93,8 @@ class RevocationChecker:
         self,
         *,
         interval: datetime.timedelta = CHECK_INTERVAL,
-        concurrency: int = 4,
-        requests_per_second: float = 20.0,
+        concurrency: int | None = None,
+        requests_per_second: float | None = None,
     ) -> None:
         self.interval = interval
         self.concurrency = concurrency
