@@ -38,6 +38,8 @@ from ctsentinel.terminal import safe_text
 
 USER_AGENT = f"ctsentinel/{__version__} (+CT monitor)"
 MAX_RESPONSE_BYTES = 64 << 20
+# A tree head is a few hundred bytes; 1 MiB is the most a signed note (a checkpoint) may be.
+TREE_HEAD_BYTES = 1 << 20
 REQUEST_TIMEOUT = 60.0  # seconds for one request, retries included: a 64 MiB answer needs ~1 MB/s
 _CHUNK = 1 << 16
 _MAX_REDIRECTS = 5
@@ -193,8 +195,9 @@ class HttpClient:
             )
         return self._session
 
-    async def get(self, url: str, budget: LogBudget | None = None) -> bytes:
-        """The body of a 200 answer to GET url, within `budget` (a shared default one if None)."""
+    async def get(self, url: str, budget: LogBudget | None = None, *, max_bytes: int | None = None) -> bytes:
+        """The body of a 200 answer to GET url, within `budget` (a shared default one if None); a body over
+        `max_bytes` (default: max_response_bytes) is a LogResponseError, read no further than that."""
         if budget is None:
             budget = self._default_budget = self._default_budget or LogBudget()
         # Hand-written rather than tenacity or stamina: every attempt takes a budget slot, a 429 counts
@@ -208,7 +211,7 @@ class HttpClient:
                 async with budget.slot():
                     began = time.monotonic()
                     try:
-                        status, body, retry_after = await self._once(url, left)
+                        status, body, retry_after = await self._once(url, left, max_bytes)
                     finally:
                         seconds = time.monotonic() - began
                         left -= seconds
@@ -279,25 +282,25 @@ class HttpClient:
             f"({tries} {'try' if tries == 1 else 'tries'})"
         )
 
-    async def _once(self, url: str, left: float) -> tuple[int, bytes, float | None]:
+    async def _once(self, url: str, left: float, limit: int | None) -> tuple[int, bytes, float | None]:
         """One attempt, redirects on the same host included, within `left` seconds (_Deadline)."""
         if left <= 0:
             raise _Deadline
         deadline = asyncio.timeout(left)
         try:
             async with deadline:
-                return await self._follow(url)
+                return await self._follow(url, limit or self.max_response_bytes)
         except TimeoutError:
             # aiohttp's own timeouts (connect, read) are TimeoutErrors too: only ours is the deadline.
             if deadline.expired():
                 raise _Deadline from None
             raise
 
-    async def _follow(self, url: str) -> tuple[int, bytes, float | None]:
+    async def _follow(self, url: str, limit: int) -> tuple[int, bytes, float | None]:
         target = url
         for _ in range(_MAX_REDIRECTS + 1):
             self._check_host(target)
-            status, body, retry_after, location = await self._fetch(target)
+            status, body, retry_after, location = await self._fetch(target, limit)
             if status not in _REDIRECTS or location is None:
                 return status, body, retry_after
             following = urllib.parse.urljoin(target, location)
@@ -318,7 +321,7 @@ class HttpClient:
         if not is_public_address(address):
             raise _Refused(f"host {host} is not a public address")
 
-    async def _fetch(self, url: str) -> tuple[int, bytes, float | None, str | None]:
+    async def _fetch(self, url: str, limit: int) -> tuple[int, bytes, float | None, str | None]:
         headers = _IDENTITY if _is_loopback(url) else None
         async with self._get_session().get(url, allow_redirects=False, headers=headers) as response:
             if response.status != 200:
@@ -326,18 +329,14 @@ class HttpClient:
                 location = response.headers.get("Location")
                 return response.status, b"", parse_retry_after(response.headers.get("Retry-After")), location
             length = response.content_length
-            if length is not None and length > self.max_response_bytes:
-                raise LogResponseError(
-                    url, f"response of {length} bytes exceeds the limit of {self.max_response_bytes}"
-                )
+            if length is not None and length > limit:
+                raise LogResponseError(url, f"response of {length} bytes exceeds the limit of {limit}")
             chunks = []
             size = 0
             async for chunk in response.content.iter_chunked(_CHUNK):
                 size += len(chunk)
-                if size > self.max_response_bytes:
-                    raise LogResponseError(
-                        url, f"response exceeds the limit of {self.max_response_bytes} bytes"
-                    )
+                if size > limit:
+                    raise LogResponseError(url, f"response exceeds the limit of {limit} bytes")
                 chunks.append(chunk)
             return 200, b"".join(chunks), None, None
 

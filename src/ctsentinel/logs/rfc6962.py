@@ -15,7 +15,7 @@ from ctsentinel.ct.sth import (
     parse_proof_by_hash_response,
 )
 from ctsentinel.logs.client import LogClient, TreeHead
-from ctsentinel.logs.http import LogHTTPError, LogResponseError, parse_json
+from ctsentinel.logs.http import TREE_HEAD_BYTES, LogHTTPError, LogResponseError, parse_json
 
 
 class Rfc6962Client(LogClient):
@@ -24,7 +24,7 @@ class Rfc6962Client(LogClient):
 
     async def get_tree_head(self) -> TreeHead:
         url = self._url("get-sth")
-        raw = await self.http.get(url, self.budget)
+        raw = await self.http.get(url, self.budget, max_bytes=TREE_HEAD_BYTES)
         try:
             sth = SignedTreeHead.from_json(parse_json(url, raw))
         except CTError as exc:

@@ -32,7 +32,7 @@ from ctsentinel.ct.tiles import (
 )
 from ctsentinel.logs.budget import LogBudget
 from ctsentinel.logs.client import LogClient, TreeHead
-from ctsentinel.logs.http import HttpClient, LogHTTPError, LogResponseError
+from ctsentinel.logs.http import TREE_HEAD_BYTES, HttpClient, LogHTTPError, LogResponseError
 from ctsentinel.logs.loglist import LogInfo
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -57,7 +57,7 @@ class StaticCtClient(LogClient):
 
     async def get_tree_head(self) -> TreeHead:
         url = self.info.url + "checkpoint"
-        raw = await self.http.get(url, self.budget)
+        raw = await self.http.get(url, self.budget, max_bytes=TREE_HEAD_BYTES)
         try:
             note = parse_note(raw)
             checkpoint = parse_checkpoint_text(note.text)

@@ -9,6 +9,7 @@ the evidence, and leaves the verifier exactly as it was, so nothing unproven can
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from ctsentinel.ct.errors import CTError
 from ctsentinel.ct.merkle import EMPTY_ROOT, CompactRange, verify_consistency
 from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.errors import Error
+from ctsentinel.store.types import RAW_HEAD_LIMIT
 from ctsentinel.store.types import TreeHeadLike as Head  # logs.client.TreeHead has exactly these
 
 
@@ -30,26 +32,34 @@ class Misbehaviour(Error):
 
 
 def head_evidence(head: Head) -> dict[str, object]:
-    """A tree head as JSON-ready evidence, its raw response included so a third party can re-check it."""
+    """A tree head as JSON-ready evidence, its raw response included so a third party can re-check it;
+    a body over RAW_HEAD_LIMIT bytes (no real head is that large) is cut there, its size and SHA-256 kept."""
+    body = head.raw[:RAW_HEAD_LIMIT]
     try:
-        raw: str = head.raw.decode("utf-8")
+        raw: str = body.decode("utf-8")
         encoding = "utf-8"
     except UnicodeDecodeError:
-        raw, encoding = base64.b64encode(head.raw).decode("ascii"), "base64"
-    return {
+        raw, encoding = base64.b64encode(body).decode("ascii"), "base64"
+    evidence: dict[str, object] = {
         "tree_size": head.tree_size,
         "timestamp": head.timestamp,
         "root_hash": head.root_hash.hex(),
         "raw": raw,
         "raw_encoding": encoding,
     }
+    if len(head.raw) > RAW_HEAD_LIMIT:
+        evidence["raw_size"] = len(head.raw)
+        evidence["raw_sha256"] = hashlib.sha256(head.raw).hexdigest()
+    return evidence
 
 
 def bad_signature(head: Head, error: Exception) -> Misbehaviour:
+    why = str(error)
+    why = why if len(why) <= 300 else why[:299] + "…"
     return Misbehaviour(
         MisbehaviourKind.BAD_SIGNATURE,
-        f"tree head of size {head.tree_size} does not verify: {error}",
-        {"head": head_evidence(head), "error": str(error)},
+        f"tree head of size {head.tree_size} does not verify: {why}",
+        {"head": head_evidence(head), "error": why},
     )
 
 

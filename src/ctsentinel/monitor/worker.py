@@ -93,7 +93,6 @@ class LogWorker:
         self.fence: Fence | None = None
         self.end: int | None = None
         self.result = WorkerResult(info)
-        self._reported: set[tuple[str, str]] = set()
         self._saved_rate: float | None = None  # the request rate as the store has it
         self._rate_saved_at = 0.0
 
@@ -126,20 +125,19 @@ class LogWorker:
     # --- misbehaviour and errors -------------------------------------------------------------------------
 
     async def misbehaved(self, finding: Misbehaviour) -> bool:
-        """Record the misbehaviour; False if this run already recorded the same one."""
-        key = (finding.kind, finding.detail)
-        self.result.misbehaviour.append(finding)
-        if key in self._reported:
-            return False
-        self._reported.add(key)
-        await self.store.call(
+        """Record the misbehaviour (the store keeps the first and the latest of a streak); True when it is
+        to be reported: the first of its kind for this log in a day. The run's result keeps the first of
+        each kind, so that a log lying at every poll cannot fill the memory either."""
+        if all(seen.kind != finding.kind for seen in self.result.misbehaviour):
+            self.result.misbehaviour.append(finding)
+        report: bool = await self.store.call(
             self.store.store.record_misbehaviour,
             self.info.log_id,
             finding.kind,
             finding.detail,
             finding.evidence,
         )
-        return True
+        return report
 
     async def failed(self, message: str) -> None:
         self.result.error = message
@@ -154,7 +152,8 @@ class LogWorker:
         try:
             head.verify(self.info)
         except CTError as exc:
-            await self.store.call(self.store.store.record_tree_head, self.info.log_id, head, verified=False)
+            # Not a head of this log at all (anyone can send one): its evidence goes with the misbehaviour,
+            # and nothing of it into tree_heads or the log's latest size.
             raise bad_signature(head, exc) from None
         if self.verifier is None:
             await self._first_head(head)

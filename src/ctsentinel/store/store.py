@@ -53,8 +53,17 @@ from ctsentinel.store.schema import (
     tree_heads,
 )
 from ctsentinel.store.stats import DatabaseStats, database_stats
-from ctsentinel.store.types import CommitBatch, LogInfoLike, LogState, TreeHeadLike
+from ctsentinel.store.types import RAW_HEAD_LIMIT, CommitBatch, LogInfoLike, LogState, TreeHeadLike
 from ctsentinel.timefmt import rfc3339
+
+HEADS_KEPT = 256  # a log's latest tree heads kept (besides its first and its verified one)
+_HEADS_SLACK = 64
+STREAK_SECONDS = 86400.0  # one report per log and kind of misbehaviour at most this often
+_OCCURRENCES = "occurrences"  # in a streak's latest record: how many times it was seen since the first
+
+
+def _json(evidence: Mapping[str, object]) -> str:
+    return json.dumps(evidence, sort_keys=True)
 
 
 def _now() -> datetime:
@@ -141,25 +150,50 @@ class Store:
         return _state(row) if row is not None else None
 
     def record_tree_head(self, log_id: bytes, head: TreeHeadLike, *, verified: bool) -> None:
-        """Keep an observed head as evidence (idempotent per size and root); a verified one also becomes the
-        log's verified head when it is newer."""
+        """Keep an observed head as evidence (idempotent per size and root, its raw body cut at
+        RAW_HEAD_LIMIT bytes); a verified one also becomes the log's verified head when it is newer. A log
+        keeps its first head, its verified head and its latest HEADS_KEPT heads: polling an honest log for
+        years, or a log signing a new lie every minute, does not grow the table without bound."""
         with self._db.write() as conn:
             log = self._log_id(conn, log_id)
             self._put_head(conn, log, head, verified)
+            self._prune_heads(conn, log)
 
     def record_misbehaviour(
         self, log_id: bytes, kind: MisbehaviourKind, detail: str, evidence: Mapping[str, object]
-    ) -> None:
+    ) -> bool:
+        """Record misbehaviour, bounded: per log and kind, a streak keeps its first occurrence and its latest
+        (updated in place, its evidence counting the "occurrences" since the first). A streak lasts
+        STREAK_SECONDS from its first occurrence; the next one after that starts a new streak. Returns True
+        when this occurrence starts a streak: the one to report (at most one report per log, kind and day,
+        however many different lies a log tells)."""
         now = _now()
-        text = json.dumps(dict(evidence), default=_evidence_default, sort_keys=True)
+        kind = MisbehaviourKind(kind)
+        record = json.loads(json.dumps(dict(evidence), default=_evidence_default))
+        m = misbehaviour.c
         with self._db.write() as conn:
             log = self._log_id(conn, log_id)
-            conn.execute(
-                misbehaviour.insert().values(
-                    log=log, kind=MisbehaviourKind(kind).value, detail=detail, evidence=text, time=now
-                )
-            )
             conn.execute(update(logs).where(logs.c.id == log).values(misbehaving=True, updated_at=now))
+            # The last two records of this kind: (latest, first) of the current streak, or its first alone.
+            recent = conn.execute(
+                select(m.id, m.evidence, m.time)
+                .where(m.log == log, m.kind == kind.value)
+                .order_by(m.id.desc())
+                .limit(2)
+            ).all()
+            latest = recent[0] if recent else None
+            seen = int(json.loads(latest.evidence).get(_OCCURRENCES, 0)) if latest is not None else 0
+            first = recent[1] if seen and len(recent) > 1 else latest
+            if first is None or (now - aware(first.time)).total_seconds() >= STREAK_SECONDS:
+                row = {"detail": detail, "evidence": _json(record), "time": now}
+                conn.execute(misbehaviour.insert().values(log=log, kind=kind.value, **row))
+                return True
+            row = {"detail": detail, "evidence": _json({**record, _OCCURRENCES: seen + 1}), "time": now}
+            if seen and latest is not None:
+                conn.execute(update(misbehaviour).where(m.id == latest.id).values(**row))
+            else:
+                conn.execute(misbehaviour.insert().values(log=log, kind=kind.value, **row))
+            return False
 
     def misbehaviour(self, log_id: bytes) -> list[MisbehaviourRecord]:
         """The recorded misbehaviour of a log, oldest first."""
@@ -462,13 +496,28 @@ class Store:
         return int(found)
 
     @staticmethod
+    def _prune_heads(conn: Connection, log: int) -> None:
+        t = tree_heads.c
+        count = conn.execute(select(func.count()).select_from(tree_heads).where(t.log == log)).scalar_one()
+        if count <= HEADS_KEPT + _HEADS_SLACK:  # pruned in batches, not at every head
+            return
+        ids = select(t.id).where(t.log == log)
+        cutoff = conn.execute(ids.order_by(t.id.desc()).offset(HEADS_KEPT).limit(1)).scalar_one()
+        oldest = conn.execute(select(func.min(t.id)).where(t.log == log)).scalar_one()
+        state = conn.execute(select(logs.c.verified_size, logs.c.verified_root).where(logs.c.id == log)).one()
+        verified = and_(t.tree_size == state.verified_size, t.root_hash == state.verified_root)
+        conn.execute(
+            tree_heads.delete().where(t.log == log, t.id <= cutoff, t.id != oldest, ~verified)
+        )
+
+    @staticmethod
     def _put_head(conn: Connection, log: int, head: TreeHeadLike, verified: bool) -> None:
         row = {
             "log": log,
             "tree_size": head.tree_size,
             "timestamp": head.timestamp,
             "root_hash": head.root_hash,
-            "raw": head.raw,
+            "raw": head.raw[:RAW_HEAD_LIMIT],
             "verified": verified,
             "first_seen": _now(),
         }

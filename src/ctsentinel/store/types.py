@@ -42,6 +42,12 @@ class LogInfoLike(Protocol):
     def mmd(self) -> int: ...
 
 
+# The most of a tree head's raw body that is kept (in tree_heads, and as misbehaviour evidence). A real
+# get-sth answer or checkpoint is a few hundred bytes, a checkpoint with many cosignatures a few KB; what a
+# log adds beyond (padding, or a body built to fill the disk) is cut, its size and SHA-256 kept instead.
+RAW_HEAD_LIMIT = 16 << 10
+
+
 class TreeHeadLike(Protocol):
     """What the store keeps of a logs.client.TreeHead."""
 
