@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ctsentinel.bytecache import ByteCache
 from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.tiles import TILE_WIDTH, decode_data_tile, decode_leaf_index_extension
 
@@ -110,8 +111,9 @@ def _opaque24(data: bytes) -> bytes:
 class ExtraDataBuilder:
     """RFC 6962 extra_data from a tile entry: the encoded chain is cached per distinct issuer chain."""
 
-    def __init__(self) -> None:
-        self._chains: dict[tuple[bytes, ...], bytes] = {}
+    def __init__(self, budget: int = 16 << 20) -> None:
+        # Bytes, not a count: a chain of a hostile tile can be megabytes.
+        self._chains: ByteCache[tuple[bytes, ...]] = ByteCache(budget)
 
     def build(self, leaf: ScannedLeaf, issuers: Mapping[bytes, bytes]) -> bytes:
         _, pre_certificate, fingerprints = leaf
@@ -121,8 +123,7 @@ class ExtraDataBuilder:
             if len(body) >= 1 << 24:
                 raise DecodeError(f"issuer chain of {len(body)} bytes does not fit extra_data")
             chain = len(body).to_bytes(3, "big") + body
-            if len(self._chains) < 4096:
-                self._chains[fingerprints] = chain
+            self._chains.put(fingerprints, chain)
         if pre_certificate is None:
             return chain
         return _opaque24(pre_certificate) + chain

@@ -13,6 +13,7 @@ import hashlib
 import zlib
 from collections.abc import Iterable
 
+from ctsentinel.bytecache import ByteCache
 from ctsentinel.ct.checkpoint import parse_checkpoint_text
 from ctsentinel.ct.entries import EntryApi, EntryBody
 from ctsentinel.ct.errors import CTError
@@ -36,16 +37,30 @@ from ctsentinel.logs.http import TREE_HEAD_BYTES, HttpClient, LogHTTPError, LogR
 from ctsentinel.logs.loglist import LogInfo
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_MAX_ISSUERS = 10_000  # issuers are few (hundreds per log); the bound only stops a hostile log
+# An issuer certificate is a few KB (an RSA-4096 CA with long policies about 2); 64 KiB is twenty times
+# the largest in the Web PKI, and a response past it is no certificate. A log has a few hundred issuers:
+# 4 MiB keeps all of them for any real log, and no more than that for a hostile one.
+ISSUER_BYTES = 64 << 10
+ISSUER_CACHE_BYTES = 4 << 20
+# Distinct issuers one tile may name (its 256 entries have chains of two or three, nearly all shared).
+_ISSUERS_PER_TILE = 1024
 # Hash tiles cached for the proofs the monitor asks at every chunk: tiles (partial ones too) are immutable.
 _MAX_HASH_TILES = 512
 
 
 class StaticCtClient(LogClient):
-    def __init__(self, info: LogInfo, http: HttpClient, budget: LogBudget) -> None:
+    def __init__(
+        self,
+        info: LogInfo,
+        http: HttpClient,
+        budget: LogBudget,
+        *,
+        issuer_cache_bytes: int = ISSUER_CACHE_BYTES,
+    ) -> None:
         super().__init__(info, http, budget)
         self._latest_size = 0  # largest checkpoint size seen: tiles below it are full, not partial
-        self._issuers: dict[bytes, bytes] = {}
+        # The issuer certificates kept, by SHA-256: bounded in bytes; one evicted is fetched again.
+        self.issuer_cache: ByteCache[bytes] = ByteCache(issuer_cache_bytes)
         self._issuer_fetches: dict[bytes, asyncio.Task[bytes]] = {}
         self._tile_cache: dict[tuple[int, int, int], list[bytes]] = {}  # (level, index, width)
 
@@ -150,9 +165,13 @@ class StaticCtClient(LogClient):
 
     async def issuers(self, fingerprints: Iterable[bytes]) -> dict[bytes, bytes]:
         unique = list(dict.fromkeys(fingerprints))
+        if len(unique) > _ISSUERS_PER_TILE:
+            raise LogResponseError(
+                self.info.url + "tile/data/", f"a tile names {len(unique)} issuer certificates"
+            )
 
         async def one(fingerprint: bytes) -> bytes:
-            known = self._issuers.get(fingerprint)
+            known = self.issuer_cache.get(fingerprint)
             return known if known is not None else await self._issuer(fingerprint)
 
         return dict(zip(unique, await asyncio.gather(*(one(fp) for fp in unique)), strict=True))
@@ -171,11 +190,10 @@ class StaticCtClient(LogClient):
 
     async def _fetch_issuer(self, fingerprint: bytes) -> bytes:
         url = f"{self.info.url}issuer/{fingerprint.hex()}"
-        der = await self.http.get(url, self.budget)
+        der = await self.http.get(url, self.budget, max_bytes=ISSUER_BYTES)
         if hashlib.sha256(der).digest() != fingerprint:
             raise LogResponseError(url, "served certificate does not have the SHA-256 fingerprint asked for")
-        if len(self._issuers) < _MAX_ISSUERS:
-            self._issuers[fingerprint] = der
+        self.issuer_cache.put(fingerprint, der)
         return der
 
     # --- proofs and compact ranges -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dataclasses import replace
 from hashlib import sha256
 from typing import BinaryIO, NamedTuple, Protocol
 
+from ctsentinel.bytecache import ByteCache
 from ctsentinel.certs.decode import match_view, record_from_entry
 from ctsentinel.certs.issuer import verified_issuer
 from ctsentinel.certs.record import CertRecord
@@ -39,7 +40,8 @@ REPLY = struct.Struct(">I")
 _LEAF_HEAD = struct.Struct(">BBQH")  # version, leaf_type, timestamp, entry_type of a MerkleTreeLeaf
 _PRECERT = int(LogEntryType.PRECERT_ENTRY)
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
-_ISSUERS_LIMIT = 4096  # issuer certificates kept per process (a log has a few hundred)
+_ISSUERS_BYTES = 16 << 20  # issuer certificates kept per process (a log has a few hundred of a few KB)
+_SENT_LIMIT = 4096  # fingerprints of the issuers handed over, remembered per process
 
 
 class Matcher(Protocol):
@@ -94,16 +96,16 @@ class Worker:
         self.matcher: Matcher | None = None
         self.policy: PolicyCheck | None = None
         self.store_all = False
-        self.issuers: dict[bytes, bytes] = {}  # static-ct issuer certificates, by SHA-256
+        # static-ct issuer certificates, by SHA-256: bounded in bytes; one evicted is asked for again
+        self.issuers: ByteCache[bytes] = ByteCache(_ISSUERS_BYTES)
         self.issuers_sent: set[bytes] = set()  # SHA-256 of the issuer certificates handed over in Decoded
 
     def process(self, answer: EntryBody, issuers: Mapping[bytes, bytes]) -> Outcome:
-        if issuers:
-            if len(self.issuers) + len(issuers) > _ISSUERS_LIMIT:
-                self.issuers.clear()
-            self.issuers.update(issuers)
+        for fingerprint, der in issuers.items():
+            self.issuers.put(fingerprint, der)
         try:
-            pairs = entry_pairs(answer, self.issuers)
+            # Those handed over for this answer whatever the cache kept: it may not have room for all.
+            pairs = entry_pairs(answer, {**self.issuers, **issuers} if issuers else self.issuers)
         except IssuersMissing as missing:
             return Outcome(missing_issuers=missing.fingerprints)
         except CTError as exc:
@@ -161,7 +163,7 @@ class Worker:
         first = sha256(chain[0]).digest()
         if first in self.issuers_sent:
             return None
-        if len(self.issuers_sent) >= _ISSUERS_LIMIT:
+        if len(self.issuers_sent) >= _SENT_LIMIT:
             self.issuers_sent.clear()
         self.issuers_sent.add(first)
         found = verified_issuer(der, chain)
