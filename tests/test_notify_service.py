@@ -87,7 +87,9 @@ def test_notifier_end_to_end_on_the_store_thread(tmp_path: Path) -> None:
         await notifier.report(*misbehaviour_event(LOG_URL, "fork", "two roots at size 5"))  # same: once
         # Receiver down: --once gives up at its deadline and says what is left.
         left = await notifier.drain(0.3)
-        assert sorted(item.channel for item in left) == ["webhook#1"] * 3
+        channel = notifier.channels[0]  # keyed by its destination
+        assert sorted(item.channel for item in left) == [channel.key] * 3
+        assert channel.key.startswith(f"webhook:http://127.0.0.1:{receiver.port}/…#")
         await receiver.start()
         try:
             stop = asyncio.Event()

@@ -23,7 +23,9 @@ def one_line(text: object, limit: int = 300) -> str:
 
 
 class Channel(ABC):
-    """One configured [[notify]] table. `key` names it in the outbox (kind#position, or its `name`)."""
+    """One configured [[notify]] table. `key` names it in the outbox: its `name`, or its kind and
+    destination (factory.py); `aliases` are keys it had before and still answers to (the positional
+    "kind#N" of versions that keyed channels by their place in the config)."""
 
     kind: str = ""
     # Deliveries to one channel in flight at once; 1 keeps file and terminal output in order.
@@ -34,6 +36,7 @@ class Channel(ABC):
 
     def __init__(self, key: str, min_severity: Severity = Severity.LOW, watches: Sequence[str] = ()) -> None:
         self.key = key
+        self.aliases: tuple[str, ...] = ()
         self.min_severity = Severity(min_severity)
         self.watches = tuple(watches)
 
@@ -47,6 +50,12 @@ class Channel(ABC):
     @abstractmethod
     async def deliver(self, event: Event, idempotency_key: str) -> None:
         """Hand one event to the receiver; return only once it accepted, else raise DeliveryError."""
+
+    def destination(self) -> tuple[str, tuple[str, ...]]:
+        """Where this channel sends: a label fit to show (nothing secret in it) and the values that tell
+        this destination from another (its whole URL, address or command), from which an unnamed channel's
+        outbox key is derived. The process's stdout is the only destination without either."""
+        return "", ()
 
     async def close(self) -> None:  # noqa: B027 - most channels hold nothing open
         """Release what the channel holds open (HTTP sessions)."""

@@ -97,6 +97,9 @@ class EmailChannel(Channel):
         self.username, self.password = username, password
         self.timeout = timeout
 
+    def destination(self) -> tuple[str, tuple[str, ...]]:
+        return f"{self.host}:{self.port}", (self.host, str(self.port), *sorted(self.recipients))
+
     async def deliver(self, event: Event, idempotency_key: str) -> None:
         message = build_message(event, idempotency_key, self.sender, self.recipients)
         await asyncio.to_thread(self._send, message)

@@ -116,6 +116,10 @@ class ExecChannel(Channel):
         self.timeout = timeout
         self.concurrency = concurrency
 
+    def destination(self) -> tuple[str, tuple[str, ...]]:
+        # The arguments may hold a token: only the program's name is shown.
+        return Path(self.command[0]).name, tuple(self.command)
+
     async def deliver(self, event: Event, idempotency_key: str) -> None:
         body = json.dumps(event.to_json(), ensure_ascii=False).encode("utf-8")
         env = dict(os.environ)

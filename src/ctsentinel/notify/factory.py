@@ -12,13 +12,24 @@ retry_cap (600 s). Per kind:
     exec     command (a program path or a list: program and arguments; no shell) (required), timeout
              (30 s), concurrency (1)
 
-A channel's outbox key is its `name` option when given, else "<kind>#<position>" (1-based, as in the
-error messages): deliveries pending for a channel find it again after a restart as long as the config
-keeps it at its place or gives it a name.
+A channel's outbox key is its `name` option when given, else its kind and destination: "stdout",
+"jsonl:<path>", "webhook:<scheme://host:port/…>#<hash>", "email:<host:port>#<hash>",
+"exec:<program>#<hash>", the hash (8 hex digits of SHA-256) over the whole URL, recipients or command, so
+that nothing secret is shown and two destinations on one host differ. Reordering, adding or removing
+[[notify]] tables therefore never sends a pending delivery to another channel; changing a channel's
+destination makes it a new channel (what was pending for the old one fails visibly), unless it has a
+name. Channels with one destination (two stdout tables with other filters) are told apart by their
+order among themselves: "stdout", "stdout (2)".
+
+Earlier versions keyed an unnamed channel by its place, "<kind>#<position>". Deliveries still pending
+under such a key go to the only channel of that kind, or, when there are several, to the unnamed one at
+that position (the config being most likely the one that queued them); a channel keeps its old key as an
+alias, so that an alert queued under it is not queued again when it grows (see notify.sender).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -42,7 +53,8 @@ def build_channel(config: ChannelSettings, position: int, stdout: TextIO | None 
     """The channel of the `position`-th (0-based) [[notify]] table; UserError on a bad option."""
     where = f"[[notify]] #{position + 1} {config.kind}"
     opts = Options(where, config.options)
-    key = opts.string("name") or f"{config.kind}#{position + 1}"
+    name = opts.string("name")
+    key = name or ""  # unnamed: derived from the destination once the channel is built
     common: dict[str, Any] = {"min_severity": config.min_severity, "watches": config.watches}
     channel: Channel
     if config.kind == "stdout":
@@ -104,12 +116,39 @@ def build_channel(config: ChannelSettings, position: int, stdout: TextIO | None 
     channel.retry_base = opts.number("retry_base", Channel.retry_base, minimum=0.01)
     channel.retry_cap = opts.number("retry_cap", Channel.retry_cap, minimum=channel.retry_base)
     opts.done()
+    if not name:
+        channel.key = destination_key(channel)
+        channel.aliases = (legacy_key(config.kind, position),)
     return channel
+
+
+def destination_key(channel: Channel) -> str:
+    """An unnamed channel's outbox key: its kind and destination, never its place in the config."""
+    label, identity = channel.destination()
+    if not identity:
+        return channel.kind
+    if identity == (label,):
+        return f"{channel.kind}:{label}"
+    digest = hashlib.sha256("\x00".join(identity).encode()).hexdigest()[:8]
+    return f"{channel.kind}:{label}#{digest}"
+
+
+def legacy_key(kind: str, position: int) -> str:
+    """The key earlier versions gave the unnamed channel of the `position`-th (0-based) table."""
+    return f"{kind}#{position + 1}"
 
 
 def build_channels(configs: Sequence[ChannelSettings], stdout: TextIO | None = None) -> list[Channel]:
     """Every configured channel; UserError (one line) for a bad option or two channels with one name."""
     channels = [build_channel(config, position, stdout) for position, config in enumerate(configs)]
+    named = {config.options.get("name") for config in configs}
+    seen: dict[str, int] = {}
+    for channel in channels:
+        if channel.key in named:
+            continue
+        seen[channel.key] = seen.get(channel.key, 0) + 1
+        if seen[channel.key] > 1:
+            channel.key = f"{channel.key} ({seen[channel.key]})"
     keys = [channel.key for channel in channels]
     twice = next((key for key in keys if keys.count(key) > 1), None)
     if twice is not None:

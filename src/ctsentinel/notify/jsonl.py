@@ -25,6 +25,9 @@ class JsonlChannel(Channel):
         super().__init__(key, min_severity, watches)
         self.path = path
 
+    def destination(self) -> tuple[str, tuple[str, ...]]:
+        return self.path, (self.path,)
+
     async def deliver(self, event: Event, idempotency_key: str) -> None:
         # ensure_ascii: the file is meant to be tailed on a terminal; escapes keep hostile text inert.
         line = (json.dumps(event.to_json(), ensure_ascii=True) + "\n").encode("ascii")

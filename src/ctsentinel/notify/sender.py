@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from ctsentinel.retry import Backoff, Jitter
 from ctsentinel.store.models import PendingDelivery
 
 log = logging.getLogger(__name__)
+# The outbox key of an unnamed channel in versions that keyed channels by their place in the config.
+_LEGACY_KEY = re.compile(r"(?P<kind>stdout|jsonl|webhook|email|exec)#[1-9][0-9]*")
 
 
 class Outbox(Protocol):
@@ -75,6 +78,13 @@ class Sender:
         call elsewhere (the monitor's store thread), so that the event loop never waits on the database."""
         self.outbox = outbox
         self.channels: Mapping[str, Channel] = {channel.key: channel for channel in channels}
+        # Keys the channels had before: an old key never shadows a channel's own.
+        self._aliases = {
+            alias: channel
+            for channel in self.channels.values()
+            for alias in channel.aliases
+            if alias not in self.channels
+        }
         self._backoffs = {
             key: backoff or Backoff(channel.retry_base, channel.retry_cap, Jitter.FULL)
             for key, channel in self.channels.items()
@@ -102,14 +112,32 @@ class Sender:
             result.delivered += sum(outcomes)
             result.failed += len(outcomes) - sum(outcomes)
 
-    async def _attempt(self, item: PendingDelivery) -> bool:
-        channel = self.channels.get(item.channel)
+    def channel_for(self, key: str) -> Channel | None:
+        """The channel a delivery queued under `key` goes to: the channel with that key, else the one that
+        had it as its old positional key ("webhook#2"), else, for such a key, the only channel of its kind."""
+        channel = self.channels.get(key) or self._aliases.get(key)
         if channel is None:
-            # Its [[notify]] table is gone (or moved without a name): nobody can receive it any more, so it
-            # is marked failed for good, where `alerts`/`logs` show it, rather than retried forever.
-            await self._db(
-                self.outbox.mark_failed, item.id, f"channel {item.channel} is no longer configured", None
-            )
+            legacy = _LEGACY_KEY.fullmatch(key)
+            if legacy is not None:
+                same_kind = [c for c in self.channels.values() if c.kind == legacy["kind"]]
+                if len(same_kind) == 1:
+                    channel = same_kind[0]
+        return channel
+
+    async def _attempt(self, item: PendingDelivery) -> bool:
+        channel = self.channel_for(item.channel)
+        if channel is None:
+            # Its [[notify]] table is gone (or its destination changed without a name): nobody can receive
+            # it any more, so it is marked failed for good, where `alerts`/`logs` show it, rather than
+            # retried forever.
+            error = f"channel {item.channel} is no longer configured"
+            legacy = _LEGACY_KEY.fullmatch(item.channel)
+            if legacy is not None:
+                error += (
+                    f" (a key by position from an earlier version, and the {legacy['kind']} channels "
+                    "configured now do not say which one it was)"
+                )
+            await self._db(self.outbox.mark_failed, item.id, error, None)
             return False
         try:
             event = event_from_payload(item.payload)
@@ -118,7 +146,7 @@ class Sender:
             error = one_line(f"{item.channel}: the queued event cannot be read: {type(exc).__name__}: {exc}")
             await self._db(self.outbox.mark_failed, item.id, error, None)
             return False
-        async with self._limits[item.channel]:
+        async with self._limits[channel.key]:
             try:
                 async with asyncio.timeout(self.attempt_timeout):
                     await channel.deliver(event, item.idempotency_key)
@@ -132,7 +160,7 @@ class Sender:
                 await self._db(self.outbox.mark_delivered, item.id)
                 return True
         # Full jitter spreads the retries of many deliveries to one receiver apart.
-        wait = self._backoffs.get(item.channel, self._default_backoff).delay(item.attempts + 1)
+        wait = self._backoffs.get(channel.key, self._default_backoff).delay(item.attempts + 1)
         await self._db(self.outbox.mark_failed, item.id, error, self.clock() + timedelta(seconds=wait))
         return False
 

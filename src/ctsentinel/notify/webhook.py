@@ -68,6 +68,9 @@ class WebhookChannel(Channel):
         self.clock = clock
         self._session: aiohttp.ClientSession | None = None
 
+    def destination(self) -> tuple[str, tuple[str, ...]]:
+        return redact_url(self.url), (self.url,)
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(

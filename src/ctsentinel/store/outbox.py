@@ -50,6 +50,12 @@ class Route(Protocol):
     @property
     def key(self) -> str: ...
 
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Keys the route had before (a channel keyed by its position in older versions): an event queued
+        under one of them counts as queued for this route."""
+        ...
+
     def accepts(self, severity: Severity, watch: str | None) -> bool:
         """`watch` is None for an event that concerns every watch (a log's health)."""
         ...
@@ -128,15 +134,18 @@ def enqueue_alerts(conn: Connection, alert_ids: Sequence[int], routes: Sequence[
         conn.execute(select(alerts.c.id, alerts.c.issuance).where(alerts.c.id.in_(list(alert_ids)))).all()
     )
     rows = []
+    earlier: dict[str, list[str]] = {}
     for alert in alerts_mod.list_alerts(conn, ids=list(alert_ids)):
-        accepting = [route.key for route in routes if route.accepts(alert.severity, alert.watch)]
+        accepting = [route for route in routes if route.accepts(alert.severity, alert.watch)]
         if not accepting:
             continue
         payload = json.dumps(alert_payload(alert, _certificate_details(conn, alert)), ensure_ascii=False)
         identity = f"{alert.watch}\x00{issuance[alert.id]}"
-        for channel in accepting:
-            rows.append(_row(alert.id, channel, idempotency_key("alert", identity, channel), payload, now))
-    return _insert_new(conn, rows)
+        for route in accepting:
+            key = idempotency_key("alert", identity, route.key)
+            rows.append(_row(alert.id, route.key, key, payload, now))
+            earlier[key] = [idempotency_key("alert", identity, alias) for alias in route.aliases]
+    return _insert_new(conn, rows, earlier)
 
 
 def enqueue_alert_events(
@@ -171,12 +180,17 @@ def _row(alert: int | None, channel: str, key: str, payload: str, now: datetime)
     }
 
 
-def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose idempotency key is new. Writes run in an immediate transaction (one writer),
-    so nothing can slip in between the look-up and the insert."""
+def _insert_new(
+    conn: Connection, rows: list[dict[str, Any]], earlier: dict[str, list[str]] | None = None
+) -> int:
+    """Insert the rows whose idempotency key is new, and none of the keys `earlier` lists for it (the same
+    event queued for the same channel under one of its old keys). Writes run in an immediate transaction
+    (one writer), so nothing can slip in between the look-up and the insert."""
     if not rows:
         return 0
+    earlier = earlier or {}
     keys = [row["idempotency_key"] for row in rows]
+    keys += [old for row in rows for old in earlier.get(row["idempotency_key"], ())]
     known = set(
         conn.execute(
             select(deliveries.c.idempotency_key).where(
@@ -186,7 +200,12 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> int:
         ).scalars()
     )
     fresh = list(
-        {row["idempotency_key"]: row for row in rows if row["idempotency_key"] not in known}.values()
+        {
+            row["idempotency_key"]: row
+            for row in rows
+            if row["idempotency_key"] not in known
+            and not known.intersection(earlier.get(row["idempotency_key"], ()))
+        }.values()
     )
     if fresh:
         conn.execute(deliveries.insert(), fresh)
@@ -205,13 +224,14 @@ class Outbox:
         misbehaving fork <time>"), so reporting it twice queues it once. Returns how many were queued."""
         now = datetime.now(UTC)
         payload = json.dumps(event.to_payload(), ensure_ascii=False)
-        rows = [
-            _row(None, route.key, idempotency_key(event.kind, identity, route.key), payload, now)
-            for route in routes
-            if route.accepts(event.severity, None)
-        ]
+        rows, earlier = [], {}
+        for route in routes:
+            if route.accepts(event.severity, None):
+                key = idempotency_key(event.kind, identity, route.key)
+                rows.append(_row(None, route.key, key, payload, now))
+                earlier[key] = [idempotency_key(event.kind, identity, alias) for alias in route.aliases]
         with self._db.write() as conn:
-            return _insert_new(conn, rows)
+            return _insert_new(conn, rows, earlier)
 
     def due(self, now: datetime, limit: int) -> list[PendingDelivery]:
         """Pending deliveries whose next attempt is at or before `now`, the earliest first."""

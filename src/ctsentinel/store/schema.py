@@ -182,7 +182,7 @@ deliveries = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("alert", Integer, ForeignKey("alerts.id")),  # null for log-health events
-    Column("channel", Text, nullable=False),  # the channel's key: its `name`, or "<kind>#<position>"
+    Column("channel", Text, nullable=False),  # the channel's key: its `name`, or its kind and destination
     Column("idempotency_key", Text, nullable=False, unique=True),
     Column("payload", Text, nullable=False),  # the event's JSON, private fields included
     Column("status", Text, nullable=False),  # pending | delivered | failed (for good)
