@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from ctsentinel.certs import hosts, issuer, names  # noqa: E402
-from ctsentinel.certs.decode import record_from_der, record_from_entry  # noqa: E402
+from ctsentinel.certs.decode import match_view, record_from_der, record_from_entry  # noqa: E402
 from ctsentinel.certs.der import wrap  # noqa: E402
 from ctsentinel.certs.record import CertRecord  # noqa: E402
 from ctsentinel.ct.tls import (  # noqa: E402
@@ -302,6 +302,8 @@ def main() -> None:
         ("(c) record_from_entry, get-entries", record_from_entry, baseline_entry, entries),
         # What verifying a final certificate's issuer costs: the monitor pays it only for what it keeps.
         ("(d) (c) with verify_issuer=False", unverified_entry, baseline_entry, entries),
+        # The monitor's fast path for the entries that match nothing: names, addresses, issuer only.
+        ("(e) match_view, get-entries", match_view, baseline_entry, entries),
     ]
     print()
     print(
