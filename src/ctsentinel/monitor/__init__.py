@@ -6,6 +6,9 @@ verify.py       the verification rule (docs/monitor-design.md) as a state machin
 worker.py       one log: poll and check its head, download, prove, decode and commit chunk by chunk
 decode_pool.py  decode + watch matching in worker processes; only what matters crosses back
 pipeline.py     the run: log list, decode pool, notifier, one worker task per log, new settings on reload
+leases.py       this process's leases (logs, ranges of a backlog): claimed, renewed, given back, lost
+ranges.py       ranges of a long backlog: each proven on its own, worked by any process, in any order
+backfill.py     backfill --watch: stored certificates matched, or the logs read again for one watch
 progress.py     per-log progress lines on a terminal
 status.py       each log's state as the store knows it (what `ctsentinel logs` shows)
 """

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.store.database import Database, aware
+from ctsentinel.store.dialect import bulk_insert_tuples
 from ctsentinel.store.errors import LeaseLost, StoreError
 from ctsentinel.store.schema import log_leases, log_ranges, logs
 from ctsentinel.store.types import Fence, TreeHeadLike
@@ -182,8 +183,8 @@ class Leases:
         with self._db.write() as conn:
             log = _log_pk(conn, log_id)
             now = database_now(conn)
-            if conn.execute(select(log_leases.c.log).where(log_leases.c.log == log)).first() is None:
-                conn.execute(insert(log_leases).values(log=log, token=0))
+            # Two processes meeting a new log at once both add its lease row: the second one's is skipped.
+            bulk_insert_tuples(conn, log_leases, ("log", "token"), [(log, 0)], ["log"])
             row = conn.execute(
                 select(log_leases.c.token, log_leases.c.holder)
                 .where(log_leases.c.log == log, or_(_free(log_leases, now), log_leases.c.holder == holder))
