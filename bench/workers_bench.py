@@ -14,8 +14,8 @@ in a child process, starts a throwaway PostgreSQL cluster (tests/pg_cluster.py),
 on a fresh database, one after the other. For each: wall time from start until every process exited,
 and the steady rate (entries committed per second between 10% and 90% of the log, from the database),
 its ratio to one process, and the CPU seconds the OS accounts to the ctsentinel processes (RUSAGE_CHILDREN:
-what they and the children they reaped used; not the test log's server nor PostgreSQL). The load average is printed before and after:
-the machine is shared.
+what they and the children they reaped used; not the test log's server nor PostgreSQL). The load average
+is printed before and after: the machine is shared.
 """
 
 from __future__ import annotations
