@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from workers_world import (
     ctsentinel,
     dump,
     new_database,
+    query,
     scalar,
     wait_until,
     watch_table,
@@ -118,7 +120,12 @@ def test_paused_worker_commits_nothing(postgres: str, logs: list[Path], tmp_path
     try:
         # Its leases expire (2 s); a second process takes every log and range over and finishes.
         successor = ctsentinel(config, "run", "--once", name="successor")
-        assert successor.wait(timeout=180) == 0, (tmp_path / "successor.log").read_text()
+        try:
+            code = successor.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            successor.kill()
+            code = None
+        assert code == 0, _diagnosis(database, tmp_path / "successor.log")
         finished = dump(database)
         assert finished == expected
     finally:
@@ -146,6 +153,19 @@ def test_range_parallel_backfill_equals_sequential(postgres: str, logs: list[Pat
         # Both did part of the work, and together every entry once.
         done = [_entries((folder / f"ranges{i}.log").read_text()) for i in range(2)]
         assert all(done) and sum(done) == SIZES[0], done
+
+
+def _diagnosis(database: str, output: Path) -> str:
+    """What the database's sessions and leases were doing, for a failure message."""
+    sessions = query(
+        database,
+        "SELECT pid, state, wait_event_type, wait_event, left(query, 100) FROM pg_stat_activity"
+        " WHERE datname = current_database()",
+    )
+    leases = query(database, "SELECT * FROM log_leases")
+    ranges = query(database, 'SELECT log, start, "end", position, holder, token, expires_at FROM log_ranges')
+    logs = query(database, "SELECT url, position, verified_size FROM logs")
+    return f"{output.read_text()}\nsessions: {sessions}\nleases: {leases}\nranges: {ranges}\nlogs: {logs}"
 
 
 def _entries(output: str) -> int:

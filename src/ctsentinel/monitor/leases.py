@@ -10,22 +10,21 @@ later commit under it fail with LeaseLost, so nothing of it can be written.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ctsentinel.errors import Error
 from ctsentinel.store import OWN_BACKLOG, Fence, RangeClaim, Store, StoreError
+from ctsentinel.store.identity import process_name
 
 T = TypeVar("T")
 
 
 def holder_name() -> str:
-    """host:pid:nonce: which process holds a lease, as `logs --json` and `db stats` show it."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    """host:pid:nonce: which process holds a lease, as `logs --json` and `db stats` show it (and, on
+    PostgreSQL, the application_name of its sessions)."""
+    return process_name()
 
 
 class LeaseKeeper:
@@ -111,6 +110,10 @@ class LeaseKeeper:
 
     async def renew(self) -> None:
         try:
+            # First, as it never waits on a lock: a process whose leases lapsed a whole lease time ago is
+            # stopped or cut off, and its sessions are ended so that the row locks it may hold do not stall
+            # everyone else (this renewal included).
+            await self._call(self.store.leases.end_sessions_of_lapsed, self.holder, self.ttl)
             held = await self._call(self.store.leases.renew, self.holder, self.ttl)
         except Error as exc:
             self._warn(f"leases not renewed: {exc}")

@@ -13,6 +13,7 @@ from sqlalchemy.pool import StaticPool
 
 from ctsentinel.redact import redact_url
 from ctsentinel.store.errors import StoreError
+from ctsentinel.store.identity import process_name
 
 BUSY_TIMEOUT_MS = 30_000
 IDLE_IN_TRANSACTION_MS = 10_000
@@ -54,8 +55,11 @@ def make_engine(url: str) -> Engine:
             # A process paused inside a transaction (SIGSTOP, a long GC pause) would hold its row locks,
             # and so the leases others wait for, for as long as it stays paused; the server ends such a
             # session instead. Every transaction of the store is short and never waits on the network.
+            # Its sessions carry the process's name, by which others end them once its leases expired
+            # (store/leases.py: a session paused in the middle of a pipelined statement is not "idle").
             kwargs["connect_args"] = {
-                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+                "application_name": process_name(),
             }
         if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one connection, or every checkout is a new empty database

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, text, update
 
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.store.database import Database, aware
@@ -31,6 +31,10 @@ from ctsentinel.store.schema import log_leases, log_ranges, logs
 from ctsentinel.store.types import Fence, TreeHeadLike
 
 OWN_BACKLOG = ""  # the `watch` of ranges of a log's own backlog
+_END_SESSIONS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    " WHERE application_name = :name AND datname = current_database() AND pid <> pg_backend_pid()"
+)
 _EMPTY = CompactRange().to_bytes()
 
 
@@ -93,6 +97,13 @@ def database_now(conn: Connection) -> datetime:
 
 def _free(table: Any, now: datetime) -> Any:
     return or_(table.c.holder.is_(None), table.c.expires_at.is_(None), table.c.expires_at < now)
+
+
+def _wait_at_most(conn: Connection, seconds: float) -> None:
+    """PostgreSQL: this transaction gives up on a row lock after `seconds` (a renewal that cannot be made
+    now is tried again, rather than waiting behind a stalled session)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SET LOCAL lock_timeout = {max(100, int(seconds * 1000))}"))
 
 
 def _log_pk(conn: Connection, log_id: bytes) -> int:
@@ -206,6 +217,7 @@ class Leases:
         """Extend every lease `holder` still holds; what it holds afterwards (a lease taken over by another
         process is missing: its work is to be abandoned)."""
         with self._db.write() as conn:
+            _wait_at_most(conn, ttl / 3)
             now = database_now(conn)
             until = now + timedelta(seconds=ttl)
             conn.execute(update(log_ranges).where(log_ranges.c.holder == holder).values(expires_at=until))
@@ -239,6 +251,38 @@ class Leases:
                     .where(log_leases.c.log == log, log_leases.c.holder == holder)
                     .values(**free)
                 )
+
+    def end_sessions_of_lapsed(self, holder: str, grace: float) -> int:
+        """PostgreSQL: end the database sessions of every process whose leases expired more than `grace`
+        seconds ago (found by their application_name, identity.py), and return how many were ended. A
+        process paused in the middle of a transaction holds its row locks for as long as it is paused
+        (the server's idle timeout does not see a session stopped between two messages of a pipelined
+        statement); ending its sessions rolls that transaction back and frees them. Its leases are
+        another's by now, so it could not commit anything anyway."""
+        if self._db.engine.dialect.name != "postgresql":
+            return 0
+        with self._db.write() as conn:
+            before = database_now(conn) - timedelta(seconds=grace)
+            lapsed: set[str] = set()
+            for table in (log_leases, log_ranges):
+                lapsed.update(
+                    conn.execute(
+                        select(table.c.holder)
+                        .where(
+                            table.c.holder.is_not(None), table.c.holder != holder, table.c.expires_at < before
+                        )
+                        .distinct()
+                    ).scalars()
+                )
+            ended = 0
+            for name in sorted(lapsed):
+                ended += len(
+                    conn.execute(
+                        text(_END_SESSIONS),
+                        {"name": name},
+                    ).all()
+                )
+        return ended
 
     def release_everyone(self) -> None:
         """Free every lease: only for a process that knows it is the only one (it holds the SQLite
