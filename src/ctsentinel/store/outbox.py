@@ -234,7 +234,11 @@ class Outbox:
             return _insert_new(conn, rows, earlier)
 
     def due(self, now: datetime, limit: int) -> list[PendingDelivery]:
-        """Pending deliveries whose next attempt is at or before `now`, the earliest first."""
+        """Pending deliveries whose next attempt is at or before `now`, the earliest first, to attempt now
+        (on PostgreSQL they are this process's to attempt for a while, see below)."""
+        return self._pending(now, limit, take=True)
+
+    def _pending(self, now: datetime, limit: int, *, take: bool) -> list[PendingDelivery]:
         d = deliveries.c
         query = (
             select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts, d.last_error)
@@ -242,7 +246,7 @@ class Outbox:
             .order_by(d.next_attempt_at, d.id)
             .limit(limit)
         )
-        if self._db.engine.dialect.name == "postgresql":
+        if take and self._db.engine.dialect.name == "postgresql":
             # Several processes may drain one outbox: each takes the rows it will attempt (skipping those
             # another is taking) and moves them out of everyone's `due` for a while, so a delivery is
             # attempted by one process at a time. One left unmarked (a process died mid-attempt) is due again
@@ -301,21 +305,8 @@ class Outbox:
         return None if when is None else aware(when)
 
     def pending(self, limit: int) -> list[PendingDelivery]:
-        """Every delivery still pending, due or not, the earliest first. Only read: unlike `due`, it takes
-        nothing for an attempt (and a claim's end past the latest date there is would not fit)."""
-        d = deliveries.c
-        with self._db.read() as conn:
-            rows = conn.execute(
-                select(d.id, d.channel, d.idempotency_key, d.payload, d.attempts, d.last_error)
-                .where(d.status == PENDING.value)
-                .order_by(d.next_attempt_at, d.id)
-                .limit(limit)
-            ).all()
-        return [
-            PendingDelivery(row.id, row.channel, row.idempotency_key, json.loads(row.payload), row.attempts,
-                            row.last_error)
-            for row in rows
-        ]  # fmt: skip
+        """Every delivery still pending, due or not, the earliest first (to show, not to attempt)."""
+        return self._pending(datetime.max.replace(tzinfo=UTC), limit, take=False)
 
     def prune(self, older_than: datetime) -> int:
         """Forget deliveries delivered before `older_than` (their alerts stay); returns how many. Pending
