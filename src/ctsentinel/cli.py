@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats = db_actions.add_parser("stats", help="rows, size, per-log positions, leases and their holders")
     stats.add_argument("--json", action="store_true", help="one JSON object")
 
+    serve = commands.add_parser("serve", help="the web UI and JSON API (search, alerts, CAs, logs, metrics)")
+    _add_config(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: 8080)")
+    serve.set_defaults(verb="serve")
+
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)
     what = inspect.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -56,3 +56,4 @@ class MonitorSettings:
     range_entries: int = 1_000_000
     range_workers: int = 2
     decode_timeout: float = 120.0  # seconds one batch may take to decode before it is given up
+    metrics_port: int = 0  # `run` serves Prometheus metrics on 127.0.0.1 at this port (0: off)
