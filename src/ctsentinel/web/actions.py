@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ctsentinel.store.models import AlertState
 from ctsentinel.web.app import services, session
-from ctsentinel.web.errors import BadRequest, Forbidden, Unauthorized
+from ctsentinel.web.errors import BadRequest, Forbidden, TooLarge, Unauthorized
 from ctsentinel.web.render import render
 from ctsentinel.web.security import LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, clean_name, same_origin
 from ctsentinel.web.views import alert_number, json_response, page_context
@@ -39,7 +39,7 @@ def _local(target: str | None) -> str:
 
 async def _form(request: web.Request) -> dict[str, str]:
     if request.content_length is not None and request.content_length > MAX_FORM:
-        raise BadRequest("form too large")
+        raise TooLarge(f"the form is over {MAX_FORM} bytes")
     if not same_origin(request):
         raise Forbidden("this form was posted from another site")
     data = await request.post()
@@ -127,10 +127,10 @@ async def act_from_api(request: web.Request) -> web.Response:
     note, actor = "", "api"
     if request.can_read_body:
         if request.content_length is not None and request.content_length > MAX_FORM:
-            raise BadRequest("body too large")
+            raise TooLarge(f"the body is over {MAX_FORM} bytes")
         raw = await request.read()
         if len(raw) > MAX_FORM:
-            raise BadRequest("body too large")
+            raise TooLarge(f"the body is over {MAX_FORM} bytes")
         if raw.strip():
             try:
                 body = json.loads(raw)

@@ -40,6 +40,10 @@ class NotFound(HTTPProblem):
     status = 404
 
 
+class TooLarge(HTTPProblem):
+    status = 413
+
+
 def status_of(exc: UserError) -> int:
     if isinstance(exc, HTTPProblem):
         return exc.status
