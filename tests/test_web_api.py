@@ -96,8 +96,9 @@ def bearer(token: str = TOKEN) -> dict[str, str]:
 def test_every_page_is_html_with_strict_headers(client: Client) -> None:
     fina_spki = client.get("/api/v1/search?q=1.1.1.1&limit=1").json()["results"][0]["issuer_spki_sha256"]
     sha = client.get("/api/v1/search?q=1.1.1.1&limit=1").json()["results"][0]["sha256"]
-    for path in ["/", "/search", "/search?q=1.1.1.1", f"/certificates/{sha}", "/alerts", "/alerts?state=open",
-                 "/watches", f"/watches/{WATCH}", "/logs", "/cas", f"/cas/{fina_spki}", "/login"]:  # fmt: skip
+    pages = ["/", "/search", "/search?q=1.1.1.1", f"/certificates/{sha}", "/alerts", "/alerts?state=open",
+             "/watches", f"/watches/{WATCH}", "/logs", "/cas", f"/cas/{fina_spki}", "/login"]  # fmt: skip
+    for path in pages:
         reply = client.get(path)
         assert reply.status == 200, (path, reply.text[:300])
         assert reply.headers["Content-Type"].startswith("text/html")
@@ -145,13 +146,17 @@ def test_pages_by_cursor_cover_everything_once(client: Client) -> None:
 
 def test_every_query_kind(client: Client) -> None:
     first = client.get("/api/v1/search?q=1.1.1.1&limit=1").json()["results"][0]
-    for query in ["cloudflare-dns.com", "*.cloudflare-dns.com", "one.one.one.one", "1.1.1.0/24",
-                  "2606:4700:4700::/48", "2606:4700:4700::1111", f"serial:{first['serial']}",
-                  f"sha256:{first['sha256']}", f"sha256:{first['tbs_sha256']}", "issuer:fina rdc"]:  # fmt: skip
+    queries = ["cloudflare-dns.com", "*.cloudflare-dns.com", "one.one.one.one", "1.1.1.0/24",
+               "2606:4700:4700::/48", "2606:4700:4700::1111", f"serial:{first['serial']}",
+               f"sha256:{first['sha256']}", f"sha256:{first['tbs_sha256']}", "issuer:fina rdc"]  # fmt: skip
+    for query in queries:
         reply = client.get(f"/api/v1/search?q={q(query)}")
         assert reply.status == 200, (query, reply.text)
         assert reply.json()["results"], query
-    assert client.get(f"/api/v1/search?q={q('serial:' + first['serial'])}").json()["results"][0]["id"] == first["id"]
+    assert (
+        client.get(f"/api/v1/search?q={q('serial:' + first['serial'])}").json()["results"][0]["id"]
+        == first["id"]
+    )
 
 
 def test_filters(client: Client) -> None:
@@ -257,7 +262,9 @@ def test_certificate_json_pem_and_page(client: Client) -> None:
     assert pem.status == 200 and pem.text == cert["pem"]
     assert "attachment" in pem.headers["Content-Disposition"]
     page = client.get(f"/certificates/{result['sha256']}").text
-    assert "1.1.1.1" in page and f"/cas/{cert['issuer_spki_sha256']}" in page and "unauthorized_issuer" in page
+    assert (
+        "1.1.1.1" in page and f"/cas/{cert['issuer_spki_sha256']}" in page and "unauthorized_issuer" in page
+    )
     upper = client.get(f"/api/v1/certificates/{result['sha256'].upper()}")
     assert upper.status == 200
 
@@ -300,10 +307,16 @@ def test_acknowledge_then_resolve_with_note_and_who(client: Client, server: Serv
     assert reply.status == 200, reply.text
     assert reply.json()["alert"]["state"] == "acknowledged"
     action = reply.json()["action"]
-    assert (action["state"], action["note"], action["by"]) == ("acknowledged", "looking at it <b>now</b>", "alice")
+    assert (action["state"], action["note"], action["by"]) == (
+        "acknowledged",
+        "looking at it <b>now</b>",
+        "alice",
+    )
     again = client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=bearer())
     assert again.status == 409 and "acknowledged" in again.json()["error"]
-    done = client.post(f"/api/v1/alerts/{alert_id}/resolve", data=b'{"note": "revoked by the CA"}', headers=bearer())
+    done = client.post(
+        f"/api/v1/alerts/{alert_id}/resolve", data=b'{"note": "revoked by the CA"}', headers=bearer()
+    )
     assert done.status == 200 and done.json()["alert"]["state"] == "resolved"
     history = client.get(f"/api/v1/alerts/{alert_id}").json()["actions"]
     assert [a["state"] for a in history] == ["acknowledged", "resolved"] and history[1]["by"] == "api"
@@ -344,30 +357,44 @@ def test_page_forms_need_a_session_and_csrf(client: Client) -> None:
     # A login form without its CSRF token, or with a wrong token, is refused.
     login_page = client.get("/login")
     cookie = login_page.headers["Set-Cookie"].split(";")[0]
-    assert "HttpOnly" in login_page.headers["Set-Cookie"] and "SameSite=Strict" in login_page.headers["Set-Cookie"]
+    assert (
+        "HttpOnly" in login_page.headers["Set-Cookie"]
+        and "SameSite=Strict" in login_page.headers["Set-Cookie"]
+    )
     csrf = re.search(r'name="csrf" value="([^"]+)"', login_page.text).group(1)  # type: ignore[union-attr]
-    no_csrf = client.post("/login", data=urllib.parse.urlencode({"token": TOKEN}).encode(), headers={"Cookie": cookie})
+    no_csrf = client.post(
+        "/login", data=urllib.parse.urlencode({"token": TOKEN}).encode(), headers={"Cookie": cookie}
+    )
     assert no_csrf.status == 403
     wrong = client.post(
-        "/login", data=urllib.parse.urlencode({"token": "nope", "csrf": csrf}).encode(), headers={"Cookie": cookie}
+        "/login",
+        data=urllib.parse.urlencode({"token": "nope", "csrf": csrf}).encode(),
+        headers={"Cookie": cookie},
     )
     assert wrong.status == 401 and TOKEN not in wrong.text
     ok = client.post(
         "/login",
-        data=urllib.parse.urlencode({"token": TOKEN, "csrf": csrf, "name": "bob", "next": "//evil.example/"}).encode(),
+        data=urllib.parse.urlencode(
+            {"token": TOKEN, "csrf": csrf, "name": "bob", "next": "//evil.example/"}
+        ).encode(),
         headers={"Cookie": cookie},
     )
     assert ok.status == 303 and ok.headers["Location"] == "/alerts"  # never off-site
-    session = [c for c in ok.headers.get_all("Set-Cookie") if c.startswith("ctsentinel_session=")][0]
+    session = next(c for c in ok.headers.get_all("Set-Cookie") if c.startswith("ctsentinel_session="))
     assert "HttpOnly" in session and "SameSite=Strict" in session
     session_cookie = session.split(";")[0]
     # With the session but without the CSRF token: refused. From another origin: refused.
-    assert client.post(f"/alerts/{alert_id}/acknowledge", data=form, headers={"Cookie": session_cookie}).status == 403
+    assert (
+        client.post(f"/alerts/{alert_id}/acknowledge", data=form, headers={"Cookie": session_cookie}).status
+        == 403
+    )
     page = client.get("/alerts", headers={"Cookie": session_cookie}).text
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     signed = urllib.parse.urlencode({"note": "mine", "csrf": token}).encode()
     foreign = client.post(
-        f"/alerts/{alert_id}/acknowledge", data=signed, headers={"Cookie": session_cookie, "Origin": "http://evil.example"}
+        f"/alerts/{alert_id}/acknowledge",
+        data=signed,
+        headers={"Cookie": session_cookie, "Origin": "http://evil.example"},
     )
     assert foreign.status == 403
     done = client.post(f"/alerts/{alert_id}/acknowledge", data=signed, headers={"Cookie": session_cookie})
@@ -401,7 +428,10 @@ def test_ca_report(client: Client) -> None:
     everything = client.get(f"/api/v1/search?q=issuer:fina&limit=1000&issuer={fina}").json()["results"]
     with_ip = [r for r in everything if r["ip_addresses"]]
     assert report["issuer"] == FINA and report["issuances"] == len(everything)
-    assert report["identifiers"] == {"dns": len([r for r in everything if r["dns_names"]]), "ip": len(with_ip)}
+    assert report["identifiers"] == {
+        "dns": len([r for r in everything if r["dns_names"]]),
+        "ip": len(with_ip),
+    }
     assert len(with_ip) >= 13 and sum(report["by_month"].values()) == len(everything)
     assert "2024-02" in report["by_month"] and report["revocation"]["unchecked"] == len(everything)
     assert client.get(f"/api/v1/cas/sha256:{fina}").status == 200
@@ -475,9 +505,10 @@ def test_metrics(client: Client) -> None:
     reply = client.get("/metrics")
     assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = reply.text
-    for name in ["ctsentinel_log_position", "ctsentinel_log_backlog_entries", "ctsentinel_log_head_age_seconds",
-                 "ctsentinel_log_errors_total", 'ctsentinel_alerts{state="open"}',
-                 'ctsentinel_deliveries{status="pending"}']:  # fmt: skip
+    names = ["ctsentinel_log_position", "ctsentinel_log_backlog_entries", "ctsentinel_log_head_age_seconds",
+             "ctsentinel_log_errors_total", 'ctsentinel_alerts{state="open"}',
+             'ctsentinel_deliveries{status="pending"}']  # fmt: skip
+    for name in names:
         assert name in text, name
 
 
@@ -490,3 +521,31 @@ def test_hostile_certificates_render_as_text(client: Client) -> None:
         page = client.get(path).text
         assert "<script>alert" not in page
     assert "<script>alert" not in html
+
+
+def test_run_serves_the_same_metrics_on_its_port(web_config: Path, tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "run.toml"
+    text = web_config.read_text().replace("[monitor]\n", f"[monitor]\nmetrics_port = {port}\n", 1)
+    config.write_text(text.replace('token_file = "token"', f'token_file = "{web_config.parent / "token"}"'))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ctsentinel", "-c", str(config), "run"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline, body = time.monotonic() + 30, ""
+        while time.monotonic() < deadline and not body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    body = response.read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert 'ctsentinel_alerts{state="open"}' in body and "ctsentinel_log_position{" in body
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

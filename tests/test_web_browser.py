@@ -30,7 +30,9 @@ def server(web_config: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), (
+        "Debian's chromium is needed (.ci/run installs it)"
+    )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -108,10 +110,14 @@ def test_timeline_shows_fina_as_a_new_unauthorized_issuer(page: Any, server: Ser
     chart = page.locator("svg.chart")
     assert chart.count() == 1 and chart.is_visible()
     alarming = page.locator("ul.legend li.alarming")
-    assert alarming.count() == 1 and FINA in alarming.inner_text() and "NOT AUTHORIZED" in alarming.inner_text()
+    assert (
+        alarming.count() == 1 and FINA in alarming.inner_text() and "NOT AUTHORIZED" in alarming.inner_text()
+    )
     assert page.locator("ul.legend li.calm").count() >= 1
     loud = set(chart.locator("rect.alarming").evaluate_all("els => els.map(e => e.getAttribute('fill'))"))
-    calm = set(chart.locator("rect:not(.alarming)").evaluate_all("els => els.map(e => e.getAttribute('fill'))"))
+    calm = set(
+        chart.locator("rect:not(.alarming)").evaluate_all("els => els.map(e => e.getAttribute('fill'))")
+    )
     assert loud and calm and not loud & calm
     titles = chart.locator("rect.alarming title").evaluate_all("els => els.map(e => e.textContent)")
     assert sum(int(t.split(": ")[1].split()[0]) for t in titles) == 13

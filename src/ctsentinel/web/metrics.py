@@ -7,7 +7,10 @@ figures; the scrape runs off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ctsentinel.errors import UserError
 from ctsentinel.monitor.status import LogStatus, log_statuses
 from ctsentinel.store import DeliveryStatus, Store
 from ctsentinel.store.models import AlertState
@@ -104,3 +108,30 @@ async def metrics(request: web.Request) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/metrics", metrics)
+
+
+@contextlib.asynccontextmanager
+async def metrics_server(database: str, port: int, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """`/metrics` alone on host:port (for `ctsentinel run`), read from the database; yields its URL."""
+    store = Store.open_for_browsing(database, time_limit=5.0)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctsentinel-metrics")
+
+    async def handler(_request: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(executor, exposition, store)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise UserError(f"[monitor] metrics_port {port}: cannot listen: {exc.strerror or exc}") from None
+        yield f"http://{host}:{port}/metrics"
+    finally:
+        await runner.cleanup()
+        executor.shutdown(wait=False)
+        store.close()
