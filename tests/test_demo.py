@@ -32,3 +32,6 @@ def test_demo_alerts_the_twelve_fina_issuances_and_a_live_one(tmp_path: Path) ->
     )
     assert "13 alert(s) were delivered to the jsonl channel" in out
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 13
+    # It ends by pointing at the incident's web page.
+    assert f"ctsentinel -c {tmp_path / 'ctsentinel.toml'} serve --port 8080" in out
+    assert out.rstrip().splitlines()[-1].startswith("   then open http://127.0.0.1:8080/watches/cloudflare-dns")

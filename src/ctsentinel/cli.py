@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(demo)
     demo.add_argument("--entries", type=int, default=5000, help="size of the test log (default: %(default)s)")
     demo.add_argument("--dir", help="keep the test log in this folder instead of a temporary one")
+    demo.add_argument("--serve", action="store_true", help="then serve the web UI until Ctrl-C")
+    demo.add_argument("--port", type=int, default=8080, help="the web UI's port (default: %(default)s)")
     demo.set_defaults(verb="demo")
 
     authorize = commands.add_parser(

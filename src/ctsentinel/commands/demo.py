@@ -197,27 +197,42 @@ def _live(log_dir: Path, base_url: str, config_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="ctsentinel-demo-") as scratch:
-        base = Path(args.dir or scratch).resolve()
-        base.mkdir(parents=True, exist_ok=True)
-        log_dir = base / "log"
-        watch = _build_log(log_dir, args.entries)
-        with _served_log(log_dir) as base_url:
-            config_path = _write_config(base, log_dir, watch)
-            print(
-                f"2. Serving it at {base_url}; {config_path} watches "
-                f"{', '.join(watch['domains'] + watch['ips'])}"
-            )
-            print(f"   authorized: {', '.join(watch['authorized_issuers'])} (the legitimate CA's key)")
-            alerts = _verify_and_show(config_path, watch)
-            print(
-                "5. Live: the monitor keeps running; Fina RDC 2020 logs one more precertificate "
-                "for 1.1.1.1 ..."
-            )
-            _live(log_dir, base_url, config_path)
-        delivered = (base / "alerts.jsonl").read_text().count("\n") if (base / "alerts.jsonl").exists() else 0
-        print(f"   {delivered} alert(s) were delivered to the jsonl channel {base / 'alerts.jsonl'}")
+    # The demo's folder is kept (a new temporary one unless --dir), so that its store can be browsed after.
+    base = Path(args.dir or tempfile.mkdtemp(prefix="ctsentinel-demo-")).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    log_dir = base / "log"
+    watch = _build_log(log_dir, args.entries)
+    with _served_log(log_dir) as base_url:
+        config_path = _write_config(base, log_dir, watch)
+        print(
+            f"2. Serving it at {base_url}; {config_path} watches {', '.join(watch['domains'] + watch['ips'])}"
+        )
+        print(f"   authorized: {', '.join(watch['authorized_issuers'])} (the legitimate CA's key)")
+        alerts = _verify_and_show(config_path, watch)
+        print(
+            "5. Live: the monitor keeps running; Fina RDC 2020 logs one more precertificate for 1.1.1.1 ..."
+        )
+        _live(log_dir, base_url, config_path)
+    delivered = (base / "alerts.jsonl").read_text().count("\n") if (base / "alerts.jsonl").exists() else 0
+    print(f"   {delivered} alert(s) were delivered to the jsonl channel {base / 'alerts.jsonl'}")
+    page = f"http://127.0.0.1:{args.port}/watches/{WATCH}"
+    print(f"6. In a browser: ctsentinel -c {base / 'ctsentinel.toml'} serve --port {args.port}")
+    print(f"   then open {page} (the Fina issuances stand out as an unauthorized issuer)")
+    if args.serve:
+        _serve(base / "ctsentinel.toml", args.port)
     return 0 if alerts else 1
+
+
+def _serve(config_path: Path, port: int) -> None:
+    """`demo --serve`: the web UI over the demo's store until Ctrl-C."""
+    import asyncio
+
+    from ctsentinel.commands.serve import serve
+
+    def announce(url: str) -> None:
+        print(f"   serving {url} — Ctrl-C stops", flush=True)
+
+    asyncio.run(serve(load_config(config_path), "127.0.0.1", port, announce=announce))
 
 
 def _build_log(log_dir: Path, entries: int) -> dict[str, Any]:
