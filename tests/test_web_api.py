@@ -549,3 +549,52 @@ def test_run_serves_the_same_metrics_on_its_port(web_config: Path, tmp_path: Pat
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _variant(web_config: Path, tmp_path: Path, web: str) -> Path:
+    """A copy of the test config with another [web] table (same store, same token file)."""
+    token_file = web_config.parent / "token"
+    text = web_config.read_text().replace(
+        '[web]\ntoken_file = "token"\n', web.replace("TOKEN_FILE", str(token_file))
+    )
+    config = tmp_path / "variant.toml"
+    config.write_text(text)
+    return config
+
+
+def test_token_for_reads(web_config: Path, tmp_path: Path) -> None:
+    config = _variant(web_config, tmp_path, '[web]\ntoken_file = "TOKEN_FILE"\ntoken_for_reads = true\n')
+    with serving(config) as running:
+        client = Client(running)
+        for path in ["/api/v1/search?q=1.1.1.1", "/api/v1/alerts", "/metrics", "/v1/issuances?ip=1.1.1.1",
+                     "/?q=1.1.1.1&output=json"]:  # fmt: skip
+            assert client.get(path).status == 401, path
+            assert client.get(path, headers=bearer()).status == 200, path
+        page = client.get("/alerts")
+        assert page.status == 303 and page.headers["Location"].startswith("/login?next=")
+        assert client.get("/login").status == 200 and client.get("/static/style.css").status == 200
+
+
+def test_a_query_over_the_time_limit_is_a_clean_503(web_config: Path, tmp_path: Path) -> None:
+    config = _variant(web_config, tmp_path, '[web]\ntoken_file = "TOKEN_FILE"\ntime_limit = 0.01\n')
+    with serving(config) as running:
+        client = Client(running)
+        reply = client.get(f"/?q={q('issuer:e')}&output=json")
+        assert reply.status == 503, reply.text[:200]
+        assert "longer than 0.01 s" in reply.json()["error"]
+        assert client.get("/api/v1/search?q=serial:00").status == 200  # the server goes on
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(web_config: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "ctsentinel", "-c", str(web_config), "serve", "--port", str(port)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("ctsentinel: cannot listen on 127.0.0.1:")
