@@ -65,13 +65,18 @@ def wants_json(request: web.Request) -> bool:
     )
 
 
+def wants_html(request: web.Request) -> bool:
+    """A page for people (errors as pages, 401 as a way to the login), not a machine's document."""
+    return not wants_json(request) and request.path != "/metrics" and not request.path.endswith((".atom", ".pem"))
+
+
 def problem(request: web.Request, status: int, message: str) -> web.Response:
     message = " ".join(message.split())  # one line, whatever went in
     if wants_json(request):
         return web.Response(
             text=json.dumps({"error": message}), status=status, content_type="application/json"
         )
-    if request.path in ("/metrics",) or request.path.endswith(".atom") or request.path.endswith(".pem"):
+    if not wants_html(request):
         return web.Response(text=message + "\n", status=status, content_type="text/plain")
     context = {
         "status": status,
@@ -92,7 +97,7 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return response
     except UserError as exc:
         status = status_of(exc)
-        if status == 401 and not wants_json(request) and request.method == "GET":
+        if status == 401 and wants_html(request) and request.method == "GET":
             raise web.HTTPSeeOther("/login?" + urlencode({"next": request.rel_url.path_qs})) from None
         answer = problem(request, status, str(exc))
         if status == 401:
