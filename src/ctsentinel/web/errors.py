@@ -67,7 +67,8 @@ def wants_json(request: web.Request) -> bool:
 
 def wants_html(request: web.Request) -> bool:
     """A page for people (errors as pages, 401 as a way to the login), not a machine's document."""
-    return not wants_json(request) and request.path != "/metrics" and not request.path.endswith((".atom", ".pem"))
+    machine = request.path == "/metrics" or request.path.endswith((".atom", ".pem"))
+    return not wants_json(request) and not machine
 
 
 def problem(request: web.Request, status: int, message: str) -> web.Response:
