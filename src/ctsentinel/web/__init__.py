@@ -5,7 +5,8 @@ twins of each page built from the same store query, the APIs that crt.sh and Cer
 an Atom feed per watch and Prometheus metrics. Every browsing query runs off the event loop on a read-only,
 time-limited connection, so one expensive search cannot stall the server.
 
-Modules: settings (what the command hands in), app (routes and middlewares), security (headers, token,
-sessions, CSRF), cursor (opaque page cursors), views (the pages and their JSON), compat (crt.sh and Cert
-Spotter), feeds (Atom), metrics (Prometheus), charts (inline SVG), render (Jinja2 environment).
+Modules: settings (what the command hands in), app (services, middlewares, routes), views (each page and
+its JSON twin), actions (login, acknowledge, resolve), compat (crt.sh and Cert Spotter), feeds (Atom),
+metrics (Prometheus), security (headers, token, sessions, CSRF), params (query parameters), cursor (opaque
+page cursors), errors (one-line HTTP errors), charts (inline SVG), render (the Jinja2 environment).
 """
