@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -75,8 +76,6 @@ class SearchView:
         return {"results": [i.to_json() for i in self.page.items], "next": self.next}
 
     def link(self, after: str | None = None) -> str:
-        from urllib.parse import urlencode
-
         pairs = [("q", self.q)]
         if self.expired == "exclude":
             pairs.append(("expired", "exclude"))
