@@ -142,3 +142,49 @@ def test_a_slow_query_is_stopped_at_the_time_limit(url: str, world: object) -> N
     with db.read() as conn:  # the connection is fine afterwards
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     db.close()
+
+
+def test_upgrading_numbers_the_issuances_already_stored(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import sqlite3
+
+    db = tmp_path_factory.mktemp("upgrade") / "ct.db"
+    store = Store.open(str(db))
+    ca = make_ca("Upgrade CA")
+    feed = Feed(store, log_info("upgrade"))
+    made = [issue(ca, [f"n{i}.example"], ["192.0.2.1"] if i % 2 else []) for i in range(6)]
+    for issuance in made:
+        feed.commit(pair_entries(issuance))
+    before = [(i.id, i.record.serial) for i in store.browse.search(parse_query("example"), limit=100).items]
+    store.close()
+    with sqlite3.connect(db) as conn:  # the database as revision 0003 left it
+        for table in ("alert_actions", "issuances", "issuers"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("ALTER TABLE alerts DROP COLUMN state")
+        conn.execute("UPDATE alembic_version SET version_num = '0003_legacy_fence'")
+    store = Store.open(str(db))
+    after = [(i.id, i.record.serial) for i in store.browse.search(parse_query("example"), limit=100).items]
+    assert after == before and len(after) == 6  # numbered in the order first seen, as commits number them
+    spki = bytes.fromhex(made[0].cert.issuer_spki_sha256 or "")
+    report = store.browse.ca_report(spki)
+    assert report is not None and report.issuances == 6 and report.identifiers == {"dns": 6, "ip": 3}
+    store.close()
+
+
+def test_the_revision_makes_what_schema_py_declares(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from ctsentinel.store import schema
+
+    db = tmp_path_factory.mktemp("drift") / "ct.db"
+    Store.open(str(db)).close()
+    engine = make_engine(str(db))
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+    engine.dispose()
+    mine = [
+        d
+        for d in diffs
+        if any(name in repr(d) for name in ("issuances", "issuers", "alert_actions", "state"))
+    ]
+    assert mine == []
