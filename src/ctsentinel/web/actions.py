@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ctsentinel.store.models import AlertState
-from ctsentinel.web.app import services, session
 from ctsentinel.web.errors import BadRequest, Forbidden, TooLarge, Unauthorized
 from ctsentinel.web.render import render
 from ctsentinel.web.security import LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, clean_name, same_origin
+from ctsentinel.web.services import services, session
 from ctsentinel.web.views import alert_number, json_response, page_context
 
 ACTIONS = {"acknowledge": AlertState.ACKNOWLEDGED, "resolve": AlertState.RESOLVED}

@@ -2,57 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from importlib import resources
-from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ctsentinel.store import Store
+from ctsentinel.web import actions, compat, feeds, metrics, views
 from ctsentinel.web.errors import Unauthorized, error_pages
-from ctsentinel.web.security import Auth, Session, add_security_headers
+from ctsentinel.web.security import add_security_headers
+from ctsentinel.web.services import SERVICES, Services, services
 from ctsentinel.web.settings import WatchSpec, WebSettings
 
-T = TypeVar("T")
-QUERY_THREADS = 8  # browsing queries in flight at once; more wait their turn off the event loop
 # What anyone may fetch even when reads need the token: the way in, and what it is drawn with.
 _ALWAYS_OPEN = ("/login", "/static/")
-
-
-@dataclass
-class Services:
-    reader: Store  # read-only, every read under the time limit
-    writer: Store  # alert actions only
-    settings: WebSettings
-    watches: Sequence[WatchSpec]
-    auth: Auth = field(init=False)
-    executor: ThreadPoolExecutor = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.auth = Auth(self.settings.token, token_for_reads=self.settings.token_for_reads)
-        self.executor = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="ctsentinel-query")
-
-    def watch(self, name: str) -> WatchSpec | None:
-        return next((w for w in self.watches if w.name == name), None)
-
-    async def query(self, function: Callable[..., T], *args: object) -> T:
-        """Run a blocking store call on the query threads, so the event loop keeps serving."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
-
-
-SERVICES = web.AppKey("services", Services)
-
-
-def services(request: web.Request) -> Services:
-    return request.app[SERVICES]
-
-
-def session(request: web.Request) -> Session | None:
-    return services(request).auth.session(request)
 
 
 @web.middleware
@@ -68,8 +32,6 @@ async def reads_need_token(request: web.Request, handler: Handler) -> web.Stream
 def create_app(
     reader: Store, writer: Store, settings: WebSettings, watches: Sequence[WatchSpec]
 ) -> web.Application:
-    from ctsentinel.web import actions, compat, feeds, metrics, views
-
     app = web.Application(middlewares=[error_pages, reads_need_token], client_max_size=64 * 1024)
     app[SERVICES] = Services(reader, writer, settings, watches)
     app.on_response_prepare.append(add_security_headers)

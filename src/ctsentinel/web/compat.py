@@ -29,8 +29,8 @@ from ctsentinel.store.browse_models import Issuance, SearchFilters
 from ctsentinel.timefmt import rfc3339
 from ctsentinel.watch.policy import organizations
 from ctsentinel.web import params
-from ctsentinel.web.app import services
 from ctsentinel.web.errors import BadRequest
+from ctsentinel.web.services import services
 from ctsentinel.web.settings import MAX_PAGE_SIZE
 
 CERTSPOTTER_PAGE = 100

@@ -12,8 +12,8 @@ from aiohttp import web
 from ctsentinel.store.models import Alert
 from ctsentinel.terminal import safe_text
 from ctsentinel.timefmt import rfc3339
-from ctsentinel.web.app import services
 from ctsentinel.web.errors import NotFound
+from ctsentinel.web.services import services
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_SIZE = 100

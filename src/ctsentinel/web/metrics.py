@@ -23,6 +23,7 @@ from ctsentinel.errors import UserError
 from ctsentinel.monitor.status import LogStatus, log_statuses
 from ctsentinel.store import DeliveryStatus, Store
 from ctsentinel.store.models import AlertState
+from ctsentinel.web.services import services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -99,8 +100,6 @@ def exposition(store: Store) -> bytes:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    from ctsentinel.web.app import services
-
     svc = services(request)
     body = await svc.query(exposition, svc.reader)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -29,9 +29,10 @@ from ctsentinel.store.models import Alert, AlertState
 from ctsentinel.timefmt import rfc3339
 from ctsentinel.watch.policy import organizations
 from ctsentinel.web import charts, cursor, params
-from ctsentinel.web.app import Services, services, session
+from ctsentinel.web.compat import crtsh
 from ctsentinel.web.errors import BadRequest, NotFound
 from ctsentinel.web.render import render
+from ctsentinel.web.services import Services, services, session
 from ctsentinel.web.settings import DEFAULT_PAGE_SIZE, WatchSpec
 
 
@@ -434,8 +435,6 @@ async def cas_api(request: web.Request) -> web.Response:
 
 async def home(request: web.Request) -> web.StreamResponse:
     if request.query.get("output") == "json" or "q" in request.query:
-        from ctsentinel.web.compat import crtsh
-
         if request.query.get("output") == "json":
             return await crtsh(request)
         raise web.HTTPSeeOther(f"/search?{request.query_string}")
