@@ -28,7 +28,7 @@ from ctsentinel.store.browse_models import (
 )
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.issuances import entries_by_sha, issuance_records
-from ctsentinel.store.keys import issuance_key, reverse_name
+from ctsentinel.store.keys import issuance_key, name_key, serial_key
 from ctsentinel.store.models import Alert, AlertState
 from ctsentinel.store.rows import record_from_row
 from ctsentinel.store.schema import (
@@ -61,10 +61,10 @@ Match = Query | NameMatch
 def _names(exact: Sequence[str], below: Sequence[str]) -> Select[Any]:
     i, c, n = issuances.c, certificates.c, cert_names.c
     conditions: list[ColumnElement[bool]] = (
-        [n.name_rev.in_([reverse_name(name) for name in exact])] if exact else []
+        [n.name_rev.in_([name_key(name) for name in exact])] if exact else []
     )
     for domain in below:
-        rev = reverse_name(domain)
+        rev = name_key(domain)
         # "com.example." .. "com.example/" ("/" follows "."): exactly the names below the domain.
         conditions.append(and_(n.name_rev >= rev + ".", n.name_rev < rev + "/"))
     joined = cert_names.join(certificates, c.sha256 == n.cert_sha256).join(
@@ -108,7 +108,8 @@ def _matching(conn: Connection, match: Match) -> Select[Any] | None:
         return select(i.id).select_from(joined).where(or_(c.sha256 == digest, c.tbs_sha256 == digest))
     if kind is QueryKind.SERIAL:
         # Issuance keys are "<serial>:<issuer key hash>"; ";" follows ":".
-        return select(i.id).where(i.issuance >= match.value + ":", i.issuance < match.value + ";")
+        serial = serial_key(match.value)
+        return select(i.id).where(i.issuance >= serial + ":", i.issuance < serial + ";")
     if kind is QueryKind.ISSUER:
         keys = _issuer_keys(conn, match.value)
         return select(i.id).where(i.issuer_spki_sha256.in_(keys)) if keys else None
