@@ -31,8 +31,9 @@ GOOGLE_TBS = "92cd4059c35eb07fccbddeda8b1e6e933ab8e70cc41ab82bc762e0f880ce7544"
 PILOT = "https://ct.googleapis.com/pilot/"
 
 CONTRACT_KEYS = [
-    "id", "watch", "reason", "severity", "state", "findings", "issuer", "issuer_spki_sha256", "serial", "dns_names",
-    "ip_addresses", "matched", "not_before", "not_after", "sha256", "entries", "first_seen", "revoked",
+    "id", "watch", "reason", "severity", "state", "findings", "issuer", "issuer_spki_sha256", "serial",
+    "dns_names", "ip_addresses", "matched", "not_before", "not_after", "sha256", "entries", "first_seen",
+    "revoked",
 ]  # fmt: skip
 
 
