@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, case, exists, func, or_, select, union
 
 from ctsentinel.store import alerts as alerts_mod
+from ctsentinel.store import lint as lint_mod
+from ctsentinel.store import revocations as revocations_mod
 from ctsentinel.store.browse_models import (
     CAReport,
     CertificateView,
@@ -39,6 +41,8 @@ from ctsentinel.store.schema import (
     findings,
     issuances,
     issuers,
+    lint_findings,
+    revocations,
 )
 from ctsentinel.store.search import Query, QueryError, QueryKind
 
@@ -181,8 +185,15 @@ class Browse:
         by_id = {row.id: row for row in rows}
         keys = [by_id[n].issuance for n in ids if n in by_id]
         found = {issuance_key(result.record): result for result in issuance_records(conn, keys)}
+        revoked = {key: state.to_json() for key, state in revocations_mod.states(conn, keys).items()}
         return [
-            Issuance(n, aware(by_id[n].first_seen), found[by_id[n].issuance], by_id[n].issuer_id)
+            Issuance(
+                n,
+                aware(by_id[n].first_seen),
+                found[by_id[n].issuance],
+                by_id[n].issuer_id,
+                revoked.get(by_id[n].issuance),
+            )
             for n in ids
             if n in by_id and by_id[n].issuance in found
         ]
@@ -217,6 +228,8 @@ class Browse:
                 ).scalars()
             ]
             on_it = alerts_mod.list_alerts(conn, ids=alert_ids) if alert_ids else []
+            revocation = revocations_mod.state(conn, row.issuance)
+            linted = lint_mod.reports(conn, [sha256]).get(sha256)
         return CertificateView(
             record=record,
             der=bytes(row.der) if row.der is not None else None,
@@ -225,6 +238,8 @@ class Browse:
             siblings=tuple(siblings),
             alerts=tuple(on_it),
             first_seen=aware(row.first_seen),
+            revoked=revocation.to_json() if revocation is not None else None,
+            lint=tuple(f.to_json() for f in linted.findings) if linted is not None else None,
         )
 
     # -- alerts ------------------------------------------------------------------------------------------
@@ -337,11 +352,39 @@ class Browse:
                 ).scalars()
             ]
             on_it = alerts_mod.list_alerts(conn, ids=alert_ids) if alert_ids else []
+            statuses = conn.execute(
+                select(revocations.c.status, func.count())
+                .select_from(issuances.join(revocations, revocations.c.issuance == i.issuance))
+                .where(i.issuer_spki_sha256 == spki_sha256, revocations.c.status.is_not(None))
+                .group_by(revocations.c.status)
+            ).all()
+            lint_codes = conn.execute(
+                select(lint_findings.c.code, func.count(func.distinct(certificates.c.issuance)))
+                .select_from(
+                    issuances.join(certificates, certificates.c.issuance == i.issuance).join(
+                        lint_findings, lint_findings.c.cert_sha256 == certificates.c.sha256
+                    )
+                )
+                .where(i.issuer_spki_sha256 == spki_sha256, lint_findings.c.severity.in_(("error", "fatal")))
+                .group_by(lint_findings.c.code)
+            ).all()
+        total = sum(int(r.n) for r in rows)
+        revocation = {"revoked": 0, "good": 0, "unknown": 0}
+        for status, count in statuses:
+            revocation[str(status)] = revocation.get(str(status), 0) + int(count)
+        revocation["unchecked"] = total - sum(revocation.values())
+        flags: dict[str, int] = {}
+        for alert in on_it:
+            for flag in alert.findings:
+                flags[flag] = flags.get(flag, 0) + 1
         return CAReport(
             issuer=_issuer(row),
-            issuances=sum(int(r.n) for r in rows),
+            issuances=total,
             by_month={str(r.month or "unknown"): int(r.n) for r in rows},
             identifiers={"dns": sum(int(r.dns or 0) for r in rows), "ip": sum(int(r.ip or 0) for r in rows)},
+            findings=dict(sorted(flags.items())),
+            lint={str(code): int(n) for code, n in sorted(lint_codes)},
+            revocation=revocation,
             alerts=tuple(on_it),
         )
 

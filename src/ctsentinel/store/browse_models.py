@@ -77,7 +77,8 @@ class CertificateView:
     siblings: tuple[Sibling, ...]
     alerts: tuple[Alert, ...]  # alerts on its issuance
     first_seen: datetime
-    revoked: Mapping[str, Any] | None = None
+    revoked: Mapping[str, Any] | None = None  # null until checked
+    lint: tuple[Mapping[str, Any], ...] | None = None  # null until linted, else its findings
 
     @property
     def pem(self) -> str | None:
@@ -89,7 +90,7 @@ class CertificateView:
             **self.record.to_json(),
             "pem": self.pem,
             "entries": [entry.to_json() for entry in self.entries],
-            "lint": None,
+            "lint": None if self.lint is None else [dict(finding) for finding in self.lint],
             "revoked": None if self.revoked is None else dict(self.revoked),
         }
 
@@ -137,6 +138,9 @@ class CAReport:
     issuances: int
     by_month: dict[str, int]
     identifiers: dict[str, int]  # issuances naming at least one DNS name / IP address
+    findings: dict[str, int] = field(default_factory=dict)  # ca_policy flags tripped, per flag
+    lint: dict[str, int] = field(default_factory=dict)  # issuances with a lint error, per code
+    revocation: dict[str, int] = field(default_factory=dict)  # revoked, good, unknown, unchecked
     alerts: tuple[Alert, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
@@ -146,9 +150,7 @@ class CAReport:
             "issuances": self.issuances,
             "by_month": dict(self.by_month),
             "identifiers": dict(self.identifiers),
-            # Policy flags, lint and revocation come from CA oversight; until it has looked, nothing is
-            # counted and every issuance is unchecked.
-            "findings": {},
-            "lint": {},
-            "revocation": {"revoked": 0, "good": 0, "unknown": 0, "unchecked": self.issuances},
+            "findings": dict(self.findings),
+            "lint": dict(self.lint),
+            "revocation": dict(self.revocation),
         }
