@@ -156,11 +156,11 @@ def test_upgrading_numbers_the_issuances_already_stored(tmp_path_factory: pytest
         feed.commit(pair_entries(issuance))
     before = [(i.id, i.record.serial) for i in store.browse.search(parse_query("example"), limit=100).items]
     store.close()
-    with sqlite3.connect(db) as conn:  # the database as revision 0005 left it
+    with sqlite3.connect(db) as conn:  # the database as revision 0006 left it
         for table in ("alert_actions", "issuances", "issuers"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE alerts DROP COLUMN state")
-        conn.execute("UPDATE alembic_version SET version_num = '0005_leases'")
+        conn.execute("UPDATE alembic_version SET version_num = '0006_request_rate'")
     store = Store.open(str(db))
     after = [(i.id, i.record.serial) for i in store.browse.search(parse_query("example"), limit=100).items]
     assert after == before and len(after) == 6  # numbered in the order first seen, as commits number them
