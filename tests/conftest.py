@@ -107,3 +107,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"gives) were SKIPPED: {missing}. Debian's postgresql package (.ci/run installs it) runs them.",
             yellow=True,
         )
+
+
+@pytest.fixture(scope="session")
+def web_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store filled from the fina-1.1.1.1 and hostile scenarios (plus one current Fina precertificate),
+    and its config with a [web] token_file; built once per session."""
+    from web_world import build
+
+    return build(tmp_path_factory.mktemp("web"))

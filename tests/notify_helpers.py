@@ -31,8 +31,9 @@ GOOGLE_TBS = "92cd4059c35eb07fccbddeda8b1e6e933ab8e70cc41ab82bc762e0f880ce7544"
 PILOT = "https://ct.googleapis.com/pilot/"
 
 CONTRACT_KEYS = [
-    "id", "watch", "reason", "severity", "findings", "issuer", "issuer_spki_sha256", "serial", "dns_names",
-    "ip_addresses", "matched", "not_before", "not_after", "sha256", "entries", "first_seen", "revoked",
+    "id", "watch", "reason", "severity", "state", "findings", "issuer", "issuer_spki_sha256", "serial",
+    "dns_names", "ip_addresses", "matched", "not_before", "not_after", "sha256", "entries", "first_seen",
+    "revoked",
 ]  # fmt: skip
 
 
@@ -48,6 +49,7 @@ def alert_event(
         "watch": watch,
         "reason": "unauthorized_issuer",
         "severity": severity,
+        "state": "open",
         "issuer": record.issuer,
         "issuer_spki_sha256": record.issuer_spki_sha256,
         "serial": record.serial,

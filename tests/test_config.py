@@ -160,6 +160,7 @@ NUMBERS = [
     ("[logs]", "requests_per_second"),
     ("[monitor]", "deliver_timeout"),
     ("[monitor]", "max_lag"),
+    ("[web]", "time_limit"),
 ]
 CHANNEL_NUMBERS = [
     ('kind = "webhook"\nurl = "http://127.0.0.1:9/hook"', "timeout"),
@@ -206,3 +207,41 @@ def test_run_refuses_a_nan_in_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().err == (
         f"ctsentinel: {config.resolve()}: [logs]: poll_interval must be a finite number, not nan\n"
     )
+SECRET = "s3cret-token-0123456789abcdef"
+
+
+def test_web_token_inline_and_from_a_private_file(tmp_path: Path) -> None:
+    config = parse_config(GOOD + f'[web]\ntoken = "{SECRET}"\ntoken_for_reads = true\n', tmp_path / "c.toml")
+    assert config.web.token == SECRET and config.web.token_for_reads and config.web.time_limit == 1.0
+    assert SECRET not in repr(config)  # never shown, even by accident
+    (tmp_path / "token").write_text(SECRET + "\n")
+    (tmp_path / "token").chmod(0o600)
+    config = parse_config(GOOD + '[web]\ntoken_file = "token"\ntime_limit = 2.5\n', tmp_path / "c.toml")
+    assert config.web.token == SECRET and config.web.time_limit == 2.5
+    assert parse_config(GOOD, tmp_path / "c.toml").web.token is None
+    assert parse_config(GOOD, tmp_path / "c.toml").monitor.metrics_port == 0
+
+
+@pytest.mark.parametrize(
+    ("web", "message"),
+    [
+        ('[web]\ntoken = "short"\n', "at least 16 characters"),
+        (f'[web]\ntoken = "{SECRET}"\ntoken_file = "token"\n', "not both"),
+        ("[web]\ntoken_for_reads = true\n", "token_for_reads needs a token"),
+        ('[web]\ntoken_file = "missing"\n', "does not exist"),
+        ('[web]\ntoken_file = "open"\n', "chmod 600"),
+        (f'[web]\ntokn = "{SECRET}"\n', "unknown key 'tokn'"),
+        ('[web]\ntoken_for_reads = "yes"\n', "token_for_reads must be true or false"),
+        ("[web]\ntime_limit = 0\n", "time_limit must be at least"),
+        ("[monitor]\nmetrics_port = 70000\n", "metrics_port must be a TCP port"),
+    ],
+)
+def test_bad_web_config(tmp_path: Path, web: str, message: str) -> None:
+    (tmp_path / "open").write_text(SECRET)
+    (tmp_path / "open").chmod(0o644)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            GOOD.replace("[logs]", web + "[logs]", 1) if "[monitor]" in web else GOOD + web,
+            tmp_path / "c.toml",
+        )
+    assert message in str(caught.value) and SECRET not in str(caught.value) and "\n" not in str(caught.value)

@@ -47,4 +47,7 @@ def test_demo_alerts_the_twelve_fina_issuances_and_a_live_one(tmp_path: Path) ->
     page = tmp_path / "root-program" / "fina-report.html"
     assert f"the CA report: {page}" in out and "<svg" in page.read_text()
     assert "export disallow --issuer sha256:" in out
+    # It ends by pointing at the incident's web page.
+    assert f"ctsentinel -c {tmp_path / 'ctsentinel.toml'} serve --port 8080" in out
+    assert out.rstrip().splitlines()[-1].startswith("   then open http://127.0.0.1:8080/watches/cloudflare-dns")
 

@@ -74,7 +74,8 @@ def test_a_fina_watch_flags_its_ip_and_internal_name_certificates_and_nothing_el
     # The alerts went through the outbox to the channel, as every alert does.
     delivered = [e for e in events(world.config.parent) if e.get("watch") == "fina"]
     assert sorted(e["id"] for e in delivered) == sorted(a.id for a in alerts)
-    assert all(list(e)[:6] == ["id", "watch", "reason", "severity", "findings", "issuer"] for e in delivered)
+    keys = ["id", "watch", "reason", "severity", "state", "findings", "issuer"]  # DESIGN.md section 5
+    assert all(list(e)[:7] == keys for e in delivered)
     # Every certificate of a CA the watch names is linted (the linter's spare-time queue is empty by the
     # end of run --once); nothing else is.
     with world.store() as store:

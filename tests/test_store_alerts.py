@@ -24,6 +24,7 @@ ALERT_KEYS = [
     "watch",
     "reason",
     "severity",
+    "state",
     "findings",
     "issuer",
     "issuer_spki_sha256",

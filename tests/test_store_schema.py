@@ -36,6 +36,9 @@ TABLES = {
     "revocations",
     "log_leases",
     "log_ranges",
+    "issuances",
+    "issuers",
+    "alert_actions",
 }
 
 
@@ -90,7 +93,7 @@ def test_migration_from_an_older_revision_adds_only_later_steps(tmp_path: Path) 
     Store.open(str(db)).close()
     assert _tables(db) == TABLES and _revision(db) == [migrations.HEAD]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT id, watch FROM alerts").fetchall() == [(7, "w")]
+        assert conn.execute("SELECT id, watch, state FROM alerts").fetchall() == [(7, "w", "open")]
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(demo)
     demo.add_argument("--entries", type=int, default=5000, help="size of the test log (default: %(default)s)")
     demo.add_argument("--dir", help="keep the test log in this folder instead of a temporary one")
+    demo.add_argument("--serve", action="store_true", help="then serve the web UI until Ctrl-C")
+    demo.add_argument("--port", type=int, default=8080, help="the web UI's port (default: %(default)s)")
     demo.set_defaults(verb="demo")
 
     authorize = commands.add_parser(
@@ -135,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the CA certificate whose key verifies the listed certificates (not what the logs claimed)",
     )
     disallow.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    serve = commands.add_parser("serve", help="the web UI and JSON API (search, alerts, CAs, logs, metrics)")
+    _add_config(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: 8080)")
+    serve.set_defaults(verb="serve")
 
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)

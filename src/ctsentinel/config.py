@@ -10,10 +10,11 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import idna
 
@@ -22,6 +23,7 @@ from ctsentinel.monitor.settings import Keep, LogsSettings, MonitorSettings, Sta
 from ctsentinel.notify.settings import NOTIFY_KINDS, ChannelSettings
 from ctsentinel.watch.ca_policy import CaFlag, LintIgnore, RevocationScope
 from ctsentinel.watch.severity import Severity
+from ctsentinel.web.settings import DEFAULT_TIME_LIMIT, WebSettings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,6 +77,7 @@ class Config:
     watches: tuple[WatchConfig, ...]
     notify: tuple[ChannelSettings, ...]
     ca_watches: tuple[CaWatchConfig, ...] = ()
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 class _Reader:
@@ -93,7 +96,7 @@ class _Reader:
             self.fail(f"must be a table, not {type(table).__name__}")
         self.table = dict(table)
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> NoReturn:
         raise ConfigError(f"{self.file}: {self.where}{': ' if self.where else ''}{message}")
 
     def _take(self, key: str, kinds: tuple[type, ...], kind_name: str, default: Any) -> Any:
@@ -121,6 +124,9 @@ class _Reader:
         if value < minimum:
             self.fail(f"{key} must be at least {minimum}")
         return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return bool(self._take(key, (bool,), "true or false", default))
 
     def strings(self, key: str) -> list[str]:
         values = self._take(key, (list,), "a list of strings", [])
@@ -321,6 +327,9 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
     range_workers = reader.integer("range_workers", 2, minimum=0)
     decode_timeout = reader.number("decode_timeout", 120.0, minimum=0.1)
     revocation_interval = reader.number("revocation_interval", 21600.0, minimum=1.0)
+    metrics_port = reader.integer("metrics_port", 0)
+    if metrics_port > 65535:
+        reader.fail(f"metrics_port must be a TCP port (1-65535, or 0 for none), not {metrics_port}")
     if keep not in tuple(Keep):
         reader.fail(f'store must be "matched" or "all", not {keep!r}')
     reader.done()
@@ -335,7 +344,44 @@ def _monitor_settings(path: Path, table: Any) -> MonitorSettings:
         range_workers=range_workers,
         decode_timeout=decode_timeout,
         revocation_interval=revocation_interval,
+        metrics_port=metrics_port,
     )
+
+
+def _web_settings(path: Path, table: Any) -> WebSettings:
+    """[web]: the token comes inline or from a file that only its owner can read; it is never echoed."""
+    reader = _Reader(path, "[web]", table)
+    token = reader.string("token")
+    token_file = reader.string("token_file")
+    token_for_reads = reader.boolean("token_for_reads", False)
+    time_limit = reader.number("time_limit", DEFAULT_TIME_LIMIT, minimum=0.01)
+    reader.done()
+    if token is not None and token_file is not None:
+        reader.fail("give token or token_file, not both")
+    if token_file is not None:
+        token = _read_token_file(reader, path.parent / token_file)
+    if token is not None and (not token.strip() or len(token.strip()) < 16):
+        reader.fail("token must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
+    if token_for_reads and token is None:
+        reader.fail("token_for_reads needs a token or token_file")
+    return WebSettings(
+        token=token.strip() if token is not None else None,
+        token_for_reads=token_for_reads,
+        time_limit=time_limit,
+    )
+
+
+def _read_token_file(reader: _Reader, file: Path) -> str:
+    try:
+        mode = file.stat().st_mode
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        reader.fail(f"token_file {str(file)!r} does not exist")
+    except (OSError, UnicodeDecodeError) as exc:
+        reader.fail(f"token_file {str(file)!r} cannot be read ({type(exc).__name__})")
+    if mode & (stat.S_IRWXO | stat.S_IWGRP):
+        reader.fail(f"token_file {str(file)!r} is readable or writable by others: chmod 600 it")
+    return text
 
 
 def parse_config(text: str, path: Path) -> Config:
@@ -350,6 +396,7 @@ def parse_config(text: str, path: Path) -> Config:
 
     logs = _logs_settings(path, top.table.pop("logs", {}))
     monitor = _monitor_settings(path, top.table.pop("monitor", {}))
+    web = _web_settings(path, top.table.pop("web", {}))
     watch_tables = top.table.pop("watch", [])
     ca_watch_tables = top.table.pop("ca_watch", [])
     notify_tables = top.table.pop("notify", [])
@@ -384,6 +431,7 @@ def parse_config(text: str, path: Path) -> Config:
         watches=watches,
         notify=notify,
         ca_watches=ca_watches,
+        web=web,
     )
 
 

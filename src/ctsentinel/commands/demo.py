@@ -197,30 +197,33 @@ def _live(log_dir: Path, base_url: str, config_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="ctsentinel-demo-") as scratch:
-        base = Path(args.dir or scratch).resolve()
-        base.mkdir(parents=True, exist_ok=True)
-        log_dir = base / "log"
-        watch = _build_log(log_dir, args.entries)
-        with _served_log(log_dir) as base_url:
-            config_path = _write_config(base, log_dir, watch)
-            print(
-                f"2. Serving it at {base_url}; {config_path} watches "
-                f"{', '.join(watch['domains'] + watch['ips'])}"
-            )
-            print(f"   authorized: {', '.join(watch['authorized_issuers'])} (the legitimate CA's key)")
-            alerts = _verify_and_show(config_path, watch)
-            print(
-                "5. Live: the monitor keeps running; Fina RDC 2020 logs one more precertificate "
-                "for 1.1.1.1 ..."
-            )
-            _live(log_dir, base_url, config_path)
-            _root_program(base, log_dir, temporary=args.dir is None)
-        print(_delivered(base / "alerts.jsonl"))
+    # The demo's folder is kept (a new temporary one unless --dir), so that its store can be browsed after.
+    base = Path(args.dir or tempfile.mkdtemp(prefix="ctsentinel-demo-")).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    log_dir = base / "log"
+    watch = _build_log(log_dir, args.entries)
+    with _served_log(log_dir) as base_url:
+        config_path = _write_config(base, log_dir, watch)
+        print(
+            f"2. Serving it at {base_url}; {config_path} watches {', '.join(watch['domains'] + watch['ips'])}"
+        )
+        print(f"   authorized: {', '.join(watch['authorized_issuers'])} (the legitimate CA's key)")
+        alerts = _verify_and_show(config_path, watch)
+        print(
+            "5. Live: the monitor keeps running; Fina RDC 2020 logs one more precertificate for 1.1.1.1 ..."
+        )
+        _live(log_dir, base_url, config_path)
+        _root_program(base, log_dir)
+    print(_delivered(base / "alerts.jsonl"))
+    page = f"http://127.0.0.1:{args.port}/watches/{WATCH}"
+    print(f"7. In a browser: ctsentinel -c {base / 'ctsentinel.toml'} serve --port {args.port}")
+    print(f"   then open {page} (the Fina issuances stand out as an unauthorized issuer)")
+    if args.serve:
+        _serve(base / "ctsentinel.toml", args.port)
     return 0 if alerts else 1
 
 
-def _root_program(base: Path, log_dir: Path, *, temporary: bool) -> None:
+def _root_program(base: Path, log_dir: Path) -> None:
     """Step 6: the root program's view of the same log: a [[ca_watch]] on Fina RDC 2020, its flagged
     issuances, lint and revocation, and its CA report."""
     from ctsentinel.commands.ca import print_report
@@ -268,8 +271,6 @@ path = {json.dumps(str(folder / "alerts.jsonl"))}
     print(f"   the CA report: {page}")
     key = f"sha256:{fina['spki_sha256']}"
     print(f"   the disallow list: ctsentinel -c {config_path} export disallow --issuer {key} --format csv")
-    if temporary:
-        print("   (the demo's folder is temporary: `ctsentinel demo --dir DIR` keeps it)")
 
 
 def _delivered(path: Path) -> str:
@@ -278,6 +279,18 @@ def _delivered(path: Path) -> str:
     news = sum(1 for event in events if event.get("event") == "revocation")
     also = f" (and {news} revocation event(s): their CA revoked them)" if news else ""
     return f"   {len(events) - news} alert(s) were delivered to the jsonl channel {path}{also}"
+
+
+def _serve(config_path: Path, port: int) -> None:
+    """`demo --serve`: the web UI over the demo's store until Ctrl-C."""
+    import asyncio
+
+    from ctsentinel.commands.serve import serve
+
+    def announce(url: str) -> None:
+        print(f"   serving {url} — Ctrl-C stops", flush=True)
+
+    asyncio.run(serve(load_config(config_path), "127.0.0.1", port, announce=announce))
 
 
 def _build_log(log_dir: Path, entries: int) -> dict[str, Any]:

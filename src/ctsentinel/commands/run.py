@@ -18,7 +18,7 @@ import datetime
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from ctsentinel.config import Config, load_config
 from ctsentinel.errors import UserError
@@ -120,7 +120,7 @@ async def _monitor(config: Config, *, once: bool) -> RunReport:
 
 async def _monitor_alone(config: Config, *, once: bool, exclusive: bool) -> RunReport:
     matcher = _matcher(config)
-    async with StoreGateway.open(config.database) as gateway:
+    async with StoreGateway.open(config.database) as gateway, _metrics(config):
         notifier = _notifier(config, gateway)
         monitor = Monitor(
             config.logs,
@@ -145,6 +145,19 @@ async def _monitor_alone(config: Config, *, once: bool, exclusive: bool) -> RunR
                 if reloader is not None:
                     reloader.cancel()
                     await asyncio.gather(reloader, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def _metrics(config: Config) -> AsyncIterator[None]:
+    """Prometheus metrics on 127.0.0.1 while the monitor runs, when [monitor] metrics_port asks for it."""
+    if not config.monitor.metrics_port:
+        yield
+        return
+    from ctsentinel.web.metrics import metrics_server
+
+    async with metrics_server(config.database, config.monitor.metrics_port) as url:
+        _warn(f"metrics at {url}")
+        yield
 
 
 @contextlib.contextmanager

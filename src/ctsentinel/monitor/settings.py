@@ -58,3 +58,4 @@ class MonitorSettings:
     range_workers: int = 2
     decode_timeout: float = 120.0  # seconds one batch may take to decode before it is given up
     revocation_interval: float = 21600.0  # seconds between two revocation checks of one certificate
+    metrics_port: int = 0  # `run` serves Prometheus metrics on 127.0.0.1 at this port (0: off)

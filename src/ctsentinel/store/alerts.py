@@ -26,7 +26,7 @@ from ctsentinel.store.issuances import (
     union,
 )
 from ctsentinel.store.keys import issuance_key
-from ctsentinel.store.models import Alert
+from ctsentinel.store.models import Alert, AlertState
 from ctsentinel.store.revocations import request_checks, revoked_json
 from ctsentinel.store.schema import alerts, findings
 from ctsentinel.store.types import FindingLike, StoredEntry
@@ -187,6 +187,7 @@ def list_alerts(conn: Connection, limit: int | None = None, ids: Sequence[int] |
                 first_seen=aware(row.first_seen),
                 revoked=None if row.revoked is None else json.loads(row.revoked),
                 findings=tuple(json.loads(row.findings)),
+                state=AlertState(row.state),
             )
         )
     return out

@@ -41,7 +41,8 @@ def display_url(url: str) -> str:
     return f"{shown}?…" if parsed.query else shown
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for `url`; read_only: every connection refuses to write (for browsing)."""
     if not url.strip():
         raise StoreError("database: empty URL (e.g. sqlite:///ctsentinel.db)")
     url = normalise_url(url)
@@ -57,20 +58,20 @@ def make_engine(url: str) -> Engine:
             # session instead. Every transaction of the store is short and never waits on the network.
             # Its sessions carry the process's name, by which others end them once its leases expired
             # (store/leases.py: a session paused in the middle of a pipelined statement is not "idle").
-            kwargs["connect_args"] = {
-                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
-                "application_name": process_name(),
-            }
+            options = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+            if read_only:
+                options += " -c default_transaction_read_only=on"
+            kwargs["connect_args"] = {"options": options, "application_name": process_name()}
         if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool  # one connection, or every checkout is a new empty database
             kwargs["connect_args"] = {"check_same_thread": False}
-        elif parsed.get_backend_name() == "sqlite" and not parsed.query:
+        elif parsed.get_backend_name() == "sqlite" and not parsed.query and not read_only:
             _create_private(parsed.database)
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise StoreError(f"database {display_url(url)!r}: {_first_line(exc)}") from None
     if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, read_only)
     elif engine.dialect.name != "postgresql":
         raise StoreError(f"database {display_url(url)!r}: only sqlite and postgresql are supported")
     return engine
@@ -88,7 +89,7 @@ def _create_private(path: str | None) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         # The driver's own transaction handling skips DDL and defers BEGIN; we issue BEGIN ourselves
@@ -104,6 +105,8 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         # Index pages of a growing database stay cached across batches (default: 2 MB).
         cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

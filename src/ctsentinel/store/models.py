@@ -50,6 +50,14 @@ class Sighting:
         return cls(str(data["log"]), int(data["index"]), EntryType.from_json_name(str(data["type"])))
 
 
+class AlertState(StrEnum):
+    """Where people are with an alert: nobody has looked, someone is on it, it is dealt with."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
 @dataclass(frozen=True)
 class Alert:
     """One issuance for one watch (DESIGN.md section 5): the representative certificate's fields (the
@@ -73,6 +81,7 @@ class Alert:
     first_seen: datetime
     revoked: Mapping[str, Any] | None = None
     findings: tuple[str, ...] = ()  # the flags a ca_policy alert tripped
+    state: AlertState = AlertState.OPEN
 
     def to_json(self) -> dict[str, Any]:
         """The alert JSON contract: exactly these keys, in this order."""
@@ -81,6 +90,7 @@ class Alert:
             "watch": self.watch,
             "reason": self.reason,
             "severity": self.severity.value,
+            "state": self.state.value,
             "findings": list(self.findings),
             "issuer": self.issuer,
             "issuer_spki_sha256": self.issuer_spki_sha256,
@@ -118,6 +128,7 @@ class Alert:
             entries=tuple(Sighting.from_json(entry) for entry in data["entries"]),
             first_seen=parse_rfc3339(str(data["first_seen"])),
             revoked=None if revoked is None else dict(revoked),
+            state=AlertState(data.get("state", AlertState.OPEN.value)),
             findings=_texts(data.get("findings", [])),  # absent from events queued by older releases
         )
 

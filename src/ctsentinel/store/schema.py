@@ -159,6 +159,8 @@ alerts = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Column("revoked", Text),  # JSON; null until checked (a copy of its issuance's revocations row)
     Column("findings", Text, nullable=False, server_default="[]"),  # JSON list: the ca_policy flags
+    # open | acknowledged | resolved; alert_actions keeps who moved it there, when and why.
+    Column("state", Text, nullable=False, server_default="open"),
     UniqueConstraint("watch", "issuance", name="uq_alerts_watch_issuance"),
 )
 
@@ -296,4 +298,45 @@ log_ranges = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("log", "watch", "start", name="uq_log_ranges_log_watch_start"),
+)
+
+# Every issuance once, numbered in the order the store first saw one of its certificates: the ids the web
+# search, the crt.sh and Cert Spotter APIs hand out and page by (Cert Spotter's `after=ID` means "discovered
+# later"). Issuer, validity and how many names and addresses it has are copied here from its first
+# certificate, so that a CA's report and the unexpired filter read one narrow table.
+issuances = Table(
+    "issuances",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("issuance", ScanText, nullable=False, unique=True),  # certificates.issuance
+    Column("issuer_spki_sha256", LargeBinary),
+    Column("not_before", Text),
+    Column("not_after", Text),
+    Column("dns_names", Integer, nullable=False),
+    Column("ip_addresses", Integer, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Index("ix_issuances_issuer", "issuer_spki_sha256", "id"),
+)
+
+# Every issuing key seen, with the name it was first seen under: `issuer:TEXT` searches this small table
+# instead of every certificate, and the CA pages list it.
+issuers = Table(
+    "issuers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("spki_sha256", LargeBinary, nullable=False, unique=True),
+    Column("name", Text),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+)
+
+# What people did with an alert: each acknowledge or resolve, with its note, who and when.
+alert_actions = Table(
+    "alert_actions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert", Integer, ForeignKey("alerts.id"), nullable=False, index=True),
+    Column("state", Text, nullable=False),  # the state the alert moved to
+    Column("note", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
 )

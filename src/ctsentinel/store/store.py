@@ -21,6 +21,9 @@ from ctsentinel.store import lint as lint_mod
 from ctsentinel.store import revocations as revocations_mod
 from ctsentinel.store import search as search_mod
 from ctsentinel.store.ca_reports import DisallowedCertificate, IssuerActivity, IssuerKey
+from ctsentinel.store.alert_states import AlertStates
+from ctsentinel.store.browse import Browse
+from ctsentinel.store.catalog import add_issuances
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.dialect import bulk_insert_tuples, serialize_on, upsert
 from ctsentinel.store.engine import display_url, make_engine
@@ -54,6 +57,7 @@ from ctsentinel.store.schema import (
 )
 from ctsentinel.store.stats import DatabaseStats, database_stats
 from ctsentinel.store.types import RAW_HEAD_LIMIT, CommitBatch, LogInfoLike, LogState, TreeHeadLike
+from ctsentinel.store.timelimit import TimeLimitedDatabase
 from ctsentinel.timefmt import rfc3339
 
 HEADS_KEPT = 256  # a log's latest tree heads kept (besides its first and its verified one)
@@ -90,6 +94,8 @@ class Store:
         self.leases = leases_mod.Leases(db)
         # A watch added later, matched against what is stored (backfill --watch).
         self.rematch = Rematch(db)
+        self.browse = Browse(db)  # the web's queries: pages of issuances, one certificate, a CA, a watch
+        self.alert_states = AlertStates(db)  # acknowledge and resolve
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -103,6 +109,12 @@ class Store:
             db.close()
             raise
         return cls(db)
+
+    @classmethod
+    def open_for_browsing(cls, url: str, *, time_limit: float) -> Store:
+        """A read-only Store whose every read is stopped after `time_limit` seconds (QueryTimeout). It
+        neither creates nor migrates: open the database with Store.open first."""
+        return cls(TimeLimitedDatabase(make_engine(url, read_only=True), display_url(url), time_limit))
 
     def close(self) -> None:
         self._db.close()
@@ -322,6 +334,7 @@ class Store:
             # One issuance seen by two processes at once (a precertificate here, its certificate in another
             # log): one alert, not two.
             serialize_on(conn, (issuance_key(e.record) for e in rows.with_findings))
+            add_issuances(conn, batch.entries, now)
             touched = alerts_mod.write_findings(conn, rows.with_findings, now)
             enqueue_alerts(conn, touched, routes, now)
             self._put_head(conn, row.id, batch.head, True)

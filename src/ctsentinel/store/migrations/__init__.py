@@ -25,7 +25,7 @@ from ctsentinel.store.errors import StoreError
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-HEAD = "0006_request_rate"  # the newest revision in versions/ (a test holds the two together)
+HEAD = "0007_browse"  # the newest revision in versions/ (a test holds the two together)
 _MIGRATION_LOCK = 0x63747365  # "ctse": the advisory lock migrations are run under on PostgreSQL
 _BEFORE_ALEMBIC = {1: "0001_initial", 2: "0002_deliveries"}  # schema_version -> the same schema's revision
 
