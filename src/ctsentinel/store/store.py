@@ -20,9 +20,9 @@ from ctsentinel.store import leases as leases_mod
 from ctsentinel.store import lint as lint_mod
 from ctsentinel.store import revocations as revocations_mod
 from ctsentinel.store import search as search_mod
-from ctsentinel.store.ca_reports import DisallowedCertificate, IssuerActivity, IssuerKey
 from ctsentinel.store.alert_states import AlertStates
 from ctsentinel.store.browse import Browse
+from ctsentinel.store.ca_reports import DisallowedCertificate, IssuerActivity, IssuerKey
 from ctsentinel.store.catalog import add_issuances
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.dialect import bulk_insert_tuples, serialize_on, upsert
@@ -56,8 +56,8 @@ from ctsentinel.store.schema import (
     tree_heads,
 )
 from ctsentinel.store.stats import DatabaseStats, database_stats
-from ctsentinel.store.types import RAW_HEAD_LIMIT, CommitBatch, LogInfoLike, LogState, TreeHeadLike
 from ctsentinel.store.timelimit import TimeLimitedDatabase
+from ctsentinel.store.types import RAW_HEAD_LIMIT, CommitBatch, LogInfoLike, LogState, TreeHeadLike
 from ctsentinel.timefmt import rfc3339
 
 HEADS_KEPT = 256  # a log's latest tree heads kept (besides its first and its verified one)
