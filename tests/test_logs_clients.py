@@ -181,7 +181,7 @@ def test_static_client_fetches_each_issuer_once_and_checks_it(served: Served) ->
         client = make_client(info, http, LogBudget(concurrency=8, requests_per_second=1000))
         assert isinstance(client, StaticCtClient)
         await read_all(client, ENTRIES)
-        return client.budget.stats.requests, len(client._issuers)
+        return client.budget.stats.requests, len(client.issuer_cache)
 
     requests, issuers = run(go)
     fingerprints = {chain for leaf, extra in served.expected for chain in _chain_fingerprints(leaf, extra)}
