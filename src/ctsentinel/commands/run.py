@@ -97,7 +97,7 @@ def _companions(config: Config) -> list[Companion]:
     if not (config.ca_watches or config.watches):
         return []
     from ctsentinel.oversight.checking import RevocationChecker
-    from ctsentinel.oversight.linting import Linter  # pkilint takes a while to import
+    from ctsentinel.oversight.linting import Linter
 
     checker = RevocationChecker(
         interval=datetime.timedelta(seconds=config.monitor.revocation_interval),

@@ -15,11 +15,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ctsentinel.oversight.lint import LintReport, lint_certificate
 from ctsentinel.oversight.services import Services
 from ctsentinel.store import LintDue, LintResult, StoredEntry
 from ctsentinel.watch.ca_policy import CaPolicy
+
+if TYPE_CHECKING:
+    from ctsentinel.oversight.lint import LintReport
 
 BATCH = 8  # certificates per job: some 40-130 ms of one process, short enough not to hold up a chunk
 _IDLE_POLL = 2.0  # seconds between looks at the queue when nothing woke us
@@ -29,6 +32,9 @@ UNAVAILABLE = "unavailable"  # the profile recorded for a certificate whose byte
 
 def lint_batch(ders: Sequence[bytes | None]) -> list[LintReport]:
     """Worker entry point (top level, so it pickles by name): one report per certificate."""
+    # pkilint takes most of a second to import: only the processes that lint pay for it, when they first do.
+    from ctsentinel.oversight.lint import LintReport, lint_certificate
+
     return [LintReport(UNAVAILABLE, ()) if der is None else lint_certificate(der) for der in ders]
 
 
