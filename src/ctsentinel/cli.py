@@ -12,8 +12,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ctsentinel.errors import Error
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -21,13 +25,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file (default: ctsentinel.toml)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctsentinel", description="Certificate Transparency monitor")
-    parser.add_argument(
-        "-c", "--config", default="ctsentinel.toml", help="config file (default: %(default)s)"
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_demo(commands: Subparsers) -> None:
     demo = commands.add_parser("demo", help="replay the 1.1.1.1 incident on a local test log")
     _add_config(demo)
     demo.add_argument("--entries", type=int, default=5000, help="size of the test log (default: %(default)s)")
@@ -36,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="the web UI's port (default: %(default)s)")
     demo.set_defaults(verb="demo")
 
+
+def _add_authorize(commands: Subparsers) -> None:
     authorize = commands.add_parser(
         "authorize", help="record the key hash of a CA (or subscriber key) from a PEM file in a watch"
     )
@@ -48,21 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
     authorize.add_argument("--dry-run", action="store_true", help="show what would be added")
     authorize.set_defaults(verb="authorize")
 
+
+def _add_run(commands: Subparsers) -> None:
     run = commands.add_parser("run", help="monitor the logs: verify every entry, store what matters")
     _add_config(run)
     run.add_argument("--once", action="store_true", help="catch every log up to its tree head, then exit")
     run.set_defaults(verb="run")
 
+
+def _add_logs(commands: Subparsers) -> None:
     logs = commands.add_parser("logs", help="each log: size, verified position, last tree head, errors")
     _add_config(logs)
     logs.add_argument("--json", action="store_true", help="a JSON array instead of a table")
     logs.set_defaults(verb="logs")
 
+
+def _add_alerts(commands: Subparsers) -> None:
     alerts = commands.add_parser("alerts", help="alerts, newest first")
     _add_config(alerts)
     alerts.add_argument("--json", action="store_true", help="a JSON array of alert objects")
     alerts.set_defaults(verb="alerts")
 
+
+def _add_search(commands: Subparsers) -> None:
     search = commands.add_parser(
         "search", help="stored certificates by name, IP, CIDR, sha256:, serial:, issuer:"
     )
@@ -72,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=100, help="most issuances shown (default: %(default)s)")
     search.set_defaults(verb="search")
 
+
+def _add_backfill(commands: Subparsers) -> None:
     backfill = commands.add_parser("backfill", help="find what was issued before a watch was added")
     _add_config(backfill)
     backfill.add_argument("--watch", required=True, metavar="NAME", help="the [[watch]] to look back for")
@@ -80,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.set_defaults(verb="backfill")
 
+
+def _add_db(commands: Subparsers) -> None:
     db = commands.add_parser("db", help="the database: migrate its schema, or show what it holds")
     _add_config(db)
     db.set_defaults(verb="db")
@@ -87,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_actions.add_parser("migrate", help="bring the schema up to date")
     stats = db_actions.add_parser("stats", help="rows, size, per-log positions, leases and their holders")
     stats.add_argument("--json", action="store_true", help="one JSON object")
+
+
+def _add_ca(commands: Subparsers) -> None:
     ca = commands.add_parser("ca", help="the root program's view of one CA")
     _add_config(ca)
     ca.set_defaults(verb="ca")
@@ -101,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--json", action="store_true", help="one JSON object (the ca report contract)")
     form.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts to FILE")
 
+
+def _add_export(commands: Subparsers) -> None:
     export = commands.add_parser("export", help="lists for distrusting certificates")
     _add_config(export)
     export.set_defaults(verb="export")
@@ -138,12 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     disallow.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
 
+
+def _add_serve(commands: Subparsers) -> None:
     serve = commands.add_parser("serve", help="the web UI and JSON API (search, alerts, CAs, logs, metrics)")
     _add_config(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="TCP port; 0 picks a free one (default: 8080)")
     serve.set_defaults(verb="serve")
 
+
+def _add_inspect(commands: Subparsers) -> None:
     inspect = commands.add_parser("inspect", help="check and decode CT data by hand")
     _add_config(inspect)
     what = inspect.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -191,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     inspect.set_defaults(verb="inspect")
 
+
+def _add_testlog(commands: Subparsers) -> None:
     testlog = commands.add_parser("testlog", help="a real local CT log for tests and demos")
     _add_config(testlog)
     testlog.set_defaults(verb="testlog")
@@ -206,6 +229,30 @@ def build_parser() -> argparse.ArgumentParser:
     populate.add_argument("--entries", type=int, default=1000)
     populate.add_argument("--scenario", default=None, help="e.g. fina-1.1.1.1")
     populate.add_argument("--seed", type=int, default=1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctsentinel", description="Certificate Transparency monitor")
+    parser.add_argument(
+        "-c", "--config", default="ctsentinel.toml", help="config file (default: %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_verb in (
+        _add_demo,
+        _add_authorize,
+        _add_run,
+        _add_logs,
+        _add_alerts,
+        _add_search,
+        _add_backfill,
+        _add_db,
+        _add_ca,
+        _add_export,
+        _add_serve,
+        _add_inspect,
+        _add_testlog,
+    ):
+        add_verb(commands)
     return parser
 
 
