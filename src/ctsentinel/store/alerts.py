@@ -30,6 +30,7 @@ from ctsentinel.store.models import Alert, AlertState
 from ctsentinel.store.revocations import request_checks, revoked_json
 from ctsentinel.store.schema import alerts, findings
 from ctsentinel.store.types import FindingLike, StoredEntry
+from ctsentinel.watch.finding import Reason
 from ctsentinel.watch.severity import Severity
 
 
@@ -172,7 +173,7 @@ def list_alerts(conn: Connection, limit: int | None = None, ids: Sequence[int] |
             Alert(
                 id=row.id,
                 watch=row.watch,
-                reason=row.reason,
+                reason=Reason(row.reason),
                 severity=Severity(row.severity),
                 issuer=rep.issuer,
                 issuer_spki_sha256=rep.issuer_spki_sha256,

@@ -11,6 +11,7 @@ from typing import Any
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.ct.misbehaviour import MisbehaviourKind
 from ctsentinel.timefmt import parse_rfc3339, rfc3339
+from ctsentinel.watch.finding import Reason
 from ctsentinel.watch.severity import Severity
 
 
@@ -66,7 +67,7 @@ class Alert:
 
     id: int
     watch: str
-    reason: str
+    reason: Reason
     severity: Severity
     issuer: str | None
     issuer_spki_sha256: str | None
@@ -88,7 +89,7 @@ class Alert:
         return {
             "id": self.id,
             "watch": self.watch,
-            "reason": self.reason,
+            "reason": self.reason.value,
             "severity": self.severity.value,
             "state": self.state.value,
             "findings": list(self.findings),
@@ -114,7 +115,7 @@ class Alert:
         return cls(
             id=int(data["id"]),
             watch=str(data["watch"]),
-            reason=str(data["reason"]),
+            reason=Reason(data["reason"]),
             severity=Severity(data["severity"]),
             issuer=_text(data["issuer"]),
             issuer_spki_sha256=_text(data["issuer_spki_sha256"]),
