@@ -7,14 +7,18 @@ any certificate first. The issuer of a final certificate is the key whose signat
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from ctsentinel import cli
+from ctsentinel.store import Store
+from ctsentinel.store.search import parse_query
 from ctsentinel.testlog.server import BackgroundLog
-from hostile_helpers import alerts, one_api_list, run_once, wait_for_size, write_config
+from hostile_helpers import alerts, database_of, one_api_list, run_once, wait_for_size, write_config
 from testlog_client import set_faults, submit
 from testlog_pki import Issuer, make_leaf, make_pki
 
@@ -75,3 +79,14 @@ def test_a_chain_that_verifies_nothing_leaves_the_issuer_unknown_and_unauthorize
     assert (alert["reason"], alert["severity"]) == ("unauthorized_issuer", "critical")
     # Unknown, even though the certificate names an authorized organization as its issuer.
     assert alert["issuer_spki_sha256"] is None
+    # Its own issuance, since no issuer is known: still found by its serial, in the CLI and in the web UI's
+    # browse queries.
+    assert cli.main(["-c", str(config), "search", f"serial:{alert['serial']}", "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["dns_names"] == ["one.one.one.one"] and record["serial"] == alert["serial"]
+    store = Store.open_for_browsing(f"sqlite:///{database_of(config)}", time_limit=5.0)
+    try:
+        page = store.browse.search(parse_query(f"serial:{alert['serial']}"), limit=10)
+    finally:
+        store.close()
+    assert [issuance.found.record.serial for issuance in page.items] == [alert["serial"]]

@@ -30,7 +30,7 @@ from ctsentinel.store.browse_models import (
 )
 from ctsentinel.store.database import Database, aware
 from ctsentinel.store.issuances import entries_by_sha, issuance_records
-from ctsentinel.store.keys import issuance_key, name_key, serial_key
+from ctsentinel.store.keys import issuance_key, name_key
 from ctsentinel.store.models import Alert, AlertState
 from ctsentinel.store.rows import record_from_row
 from ctsentinel.store.schema import (
@@ -44,7 +44,7 @@ from ctsentinel.store.schema import (
     lint_findings,
     revocations,
 )
-from ctsentinel.store.search import Query, QueryError, QueryKind
+from ctsentinel.store.search import Query, QueryError, QueryKind, serial_condition
 
 NO_FILTERS = SearchFilters()
 _MAX_ISSUER_KEYS = 500  # `issuer:TEXT` matching more issuing keys than this is too vague to search
@@ -111,9 +111,8 @@ def _matching(conn: Connection, match: Match) -> Select[Any] | None:
         joined = certificates.join(issuances, i.issuance == c.issuance)
         return select(i.id).select_from(joined).where(or_(c.sha256 == digest, c.tbs_sha256 == digest))
     if kind is QueryKind.SERIAL:
-        # Issuance keys are "<serial>:<issuer key hash>"; ";" follows ":".
-        serial = serial_key(match.value)
-        return select(i.id).where(i.issuance >= serial + ":", i.issuance < serial + ";")
+        joined = certificates.join(issuances, i.issuance == c.issuance)
+        return select(i.id).select_from(joined).where(serial_condition(c.issuance, c.serial, match.value))
     if kind is QueryKind.ISSUER:
         keys = _issuer_keys(conn, match.value)
         return select(i.id).where(i.issuer_spki_sha256.in_(keys)) if keys else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from ctsentinel.certs.hosts import stored_name
 from ctsentinel.store.errors import StoreError
@@ -131,12 +131,23 @@ def _matching(query: Query) -> Select[Any]:
         digest = bytes.fromhex(query.value)
         base = select(c.issuance).where(or_(c.sha256 == digest, c.tbs_sha256 == digest))
     elif query.kind is QueryKind.SERIAL:
-        # Issuance keys are "<serial>:<issuer key hash>"; ";" follows ":".
-        serial = serial_key(query.value)
-        base = select(c.issuance).where(c.issuance >= serial + ":", c.issuance < serial + ";")
+        base = select(c.issuance).where(serial_condition(c.issuance, c.serial, query.value))
     else:  # QueryKind.ISSUER
         base = select(c.issuance).where(func.lower(c.issuer).contains(query.value.lower(), autoescape=True))
     return base.group_by(c.issuance).order_by(func.max(c.first_seen).desc(), c.issuance)
+
+
+def serial_condition(
+    issuance: ColumnElement[str], serial: ColumnElement[str], value: str
+) -> ColumnElement[bool]:
+    """The certificates of one serial (`value` as normalise_serial writes it), by their issuance key."""
+    # Issuance keys are "<serial>:<issuer key hash>"; ";" follows ":".
+    key = serial_key(value)
+    keyed = and_(issuance >= key + ":", issuance < key + ";")
+    # A certificate that no chain certificate verifies has no known issuer and is an issuance of its own,
+    # keyed "sha256:<its hash>" (keys.issuance_key); its serial column finds it among those few.
+    alone = and_(issuance >= "sha256:", issuance < "sha256;", serial == value)
+    return or_(keyed, alone)
 
 
 def search(conn: Connection, query: Query, limit: int) -> list[SearchResult]:
