@@ -49,7 +49,7 @@ class Row:
 
 
 def run(directory: Path, work: Path, log_list: Path, name: str, extra: str, store: str) -> Row:
-    database = work / f"{name.replace(' ', '-').replace('*', 'all')}.db"
+    database = work / f"{re.sub(r'[^a-z]+', '-', name.replace('*', 'all')).strip('-')}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     config = database.with_suffix(".toml")
