@@ -210,6 +210,8 @@ def mutate_json(rng: random.Random, data: bytes) -> bytes:
     if choice == 1:
         return mutate_bytes(rng, data, ())
 
+    repeated: list[bool] = []
+
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             out = {k: walk(v) for k, v in node.items()}
@@ -223,7 +225,10 @@ def mutate_json(rng: random.Random, data: bytes) -> bytes:
             items = [walk(v) for v in node]
             if items and rng.random() < 0.2:
                 items[rng.randrange(len(items))] = rng.choice(_HOSTILE_VALUES)
-            if items and rng.random() < 0.1:
+            if items and not repeated and rng.random() < 0.1:
+                # One list repeated per document: repeats nested in repeats grow past any response limit,
+                # and building them would be the fuzzer's time, not the code's.
+                repeated.append(True)
                 items = items * rng.choice((2, 50))
             return items
         if rng.random() < 0.1:
