@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,7 @@ class _Bulk:
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position in the row, bind processor)
 
 
+COPY_MIN_ROWS = 64  # below it, one pipelined executemany costs less than COPY's extra round trips
 _COMPILED: dict[tuple[str, str, tuple[str, ...], tuple[str, ...] | None], _Bulk] = {}
 
 
@@ -97,6 +99,9 @@ def bulk_insert_tuples(
             return tuple(values)
 
         params = list(map(processed, params))
+    if conn.dialect.name == "postgresql" and len(params) >= COPY_MIN_ROWS:
+        _copy(conn, table, columns, params, conflict)
+        return
     if bulk.order is not None:
         order = bulk.order
         params = [tuple(r[i] for i in order) for r in params]
@@ -104,6 +109,41 @@ def bulk_insert_tuples(
         names = bulk.names
         params = [dict(zip(names, r, strict=True)) for r in params]
     conn.exec_driver_sql(bulk.sql, params)
+
+
+def _copy(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    conflict: Sequence[str] | None,
+) -> None:
+    """PostgreSQL's own bulk path: COPY … FROM STDIN, in the transaction the store opened. COPY cannot skip
+    a row that collides, so with `conflict` the rows go to a temporary table of those columns first, then
+    INSERT … SELECT … ON CONFLICT DO NOTHING (which also skips repeats within the rows)."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    driver = conn.connection.driver_connection  # psycopg 3, the one driver behind postgresql:// URLs
+    assert driver is not None
+    with driver.cursor() as cursor:
+        target = quote(table.name)
+        if conflict is not None:
+            suffix = hashlib.sha256(" ".join(columns).encode()).hexdigest()[:8]
+            target = quote(f"ctsentinel_copy_{table.name}_{suffix}")
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {target} AS SELECT {names} FROM {quote(table.name)} "
+                "WITH NO DATA"
+            )
+        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if conflict is not None:
+            keys = ", ".join(quote(name) for name in conflict)
+            cursor.execute(
+                f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {target} "
+                f"ON CONFLICT ({keys}) DO NOTHING"
+            )
+            cursor.execute(f"TRUNCATE {target}")
 
 
 def _compile(
