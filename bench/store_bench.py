@@ -1,6 +1,6 @@
 """Store.commit_batch throughput with every certificate stored (`store = "all"`), against plain sqlite3.
 
-    .venv/bin/python bench/store_bench.py [--entries N] [--batch 4096] [--log DIR]
+    .venv/bin/python bench/store_bench.py [--entries N] [--batch 4096] [--log DIR] [--postgres]
 
 Entries come from a real test log (`populate`, default scenario: distinct certificates and precertificates
 with realistic names), decoded with ctsentinel.certs outside the timed part. Each run commits N entries in
@@ -15,8 +15,10 @@ import argparse
 import hashlib
 import os
 import sqlite3
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ from pathlib import Path
 from ctsentinel.certs.decode import record_from_entry
 from ctsentinel.ct.merkle import CompactRange, leaf_hash
 from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
-from ctsentinel.store import CommitBatch, Store, StoredEntry
+from ctsentinel.store import CommitBatch, Store, StoredEntry, dialect
 from ctsentinel.store.rows import CERT_COLUMNS, BatchRows
 from ctsentinel.testlog.populate import populate
 from ctsentinel.testlog.storage import LogStorage
@@ -78,10 +80,11 @@ def load_entries(directory: Path, n: int) -> tuple[list[StoredEntry], list[bytes
 
 
 def run_store(
-    path: Path, entries: list[StoredEntry], hashes: list[bytes], batch: int, logs: int
+    url: str, entries: list[StoredEntry], hashes: list[bytes], batch: int, logs: int
 ) -> list[tuple[float, float]]:
-    """(wall, CPU) seconds per pass; pass k commits every entry as log k's."""
-    store = Store.open(str(path))
+    """(wall, CPU) seconds per pass; pass k commits every entry as log k's. CPU is this process's only
+    (a PostgreSQL server's is not counted)."""
+    store = Store.open(url)
     times = []
     for k in range(logs):
         log_id = hashlib.sha256(f"log{k}".encode()).digest()
@@ -154,6 +157,7 @@ def main() -> None:
     parser.add_argument(
         "--log", type=Path, default=None, help="test log directory to reuse (created if absent)"
     )
+    parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL: COPY beside executemany")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log_dir = args.log or Path(tmp) / "log"
@@ -166,7 +170,7 @@ def main() -> None:
             f"certificate DER: {der_bytes / n:.0f} bytes/entry; names/entry "
             f"{sum(len(e.record.dns_names) for e in entries) / n:.2f}"
         )
-        new, dup = run_store(Path(tmp) / "store.db", entries, hashes, args.batch, logs=2)
+        new, dup = run_store(str(Path(tmp) / "store.db"), entries, hashes, args.batch, logs=2)
         base = run_baseline(Path(tmp) / "baseline.db", entries, args.batch)
         size = (Path(tmp) / "store.db").stat().st_size
         batches = n / args.batch
@@ -183,6 +187,29 @@ def main() -> None:
         print(f"overhead ratio store/baseline: {new[0] / base[0]:.2f} wall, {new[1] / base[1]:.2f} CPU")
         print(f"load average during the run: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
         print(f"database size: {size / n:.0f} bytes/entry after both passes")
+        if args.postgres:
+            postgres(entries, hashes, args.batch, line)
+
+
+Line = Callable[[str, tuple[float, float]], str]
+
+
+def postgres(entries: list[StoredEntry], hashes: list[bytes], batch: int, line: Line) -> None:
+    """The same commits on a throwaway PostgreSQL cluster (tests/pg_cluster.py, 127.0.0.1): through COPY, as
+    the store does for large batches, and through executemany (COPY turned off) for comparison."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import pg_cluster
+
+    missing = pg_cluster.available()
+    if missing is not None:
+        print(f"PostgreSQL: skipped ({missing})")
+        return
+    for what, threshold in (("COPY", dialect.COPY_MIN_ROWS), ("executemany", 1 << 62)):
+        dialect.COPY_MIN_ROWS = threshold
+        with pg_cluster.cluster() as url:
+            new, dup = run_store(url, entries, hashes, batch, logs=2)
+        print(line(f"PostgreSQL {what}, new certificates", new))
+        print(line(f"PostgreSQL {what}, same certs again", dup))
 
 
 if __name__ == "__main__":
