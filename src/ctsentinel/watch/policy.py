@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ctsentinel.certs.dn import ORGANIZATION, attribute_values
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.watch.finding import Finding, Reason
 
@@ -19,23 +20,7 @@ class IssuerSpec(Protocol):
 
 def organizations(dn: str) -> frozenset[str]:
     """The O= values of an RFC 4514 DN string, case-folded ("O=Let's Encrypt" -> "let's encrypt")."""
-    found = []
-    attribute: list[str] = []
-    escaped = False
-    for char in dn + ",":
-        if escaped:
-            attribute.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char in ",+":
-            name, _, value = "".join(attribute).partition("=")
-            if name.strip().upper() in ("O", "2.5.4.10"):
-                found.append(value.strip().casefold())
-            attribute = []
-        else:
-            attribute.append(char)
-    return frozenset(found)
+    return frozenset(value.casefold() for value in attribute_values(dn, ORGANIZATION))
 
 
 @dataclass(frozen=True, slots=True)

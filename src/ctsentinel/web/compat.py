@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ctsentinel.certs.dn import COMMON_NAME, attribute_values
 from ctsentinel.store import QueryKind, parse_query
 from ctsentinel.store.browse import Match, NameMatch
 from ctsentinel.store.browse_models import Issuance, SearchFilters
@@ -68,25 +69,8 @@ def _crt_time(value: str | None) -> str | None:
 
 def _common_name(subject: str | None) -> str | None:
     """The CN= value of an RFC 4514 subject (the last one, as crt.sh shows)."""
-    if not subject:
-        return None
-    found = None
-    attribute: list[str] = []
-    escaped = False
-    for char in subject + ",":
-        if escaped:
-            attribute.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char in ",+":
-            name, _, value = "".join(attribute).partition("=")
-            if name.strip().upper() in ("CN", "2.5.4.3"):
-                found = value.strip()
-            attribute = []
-        else:
-            attribute.append(char)
-    return found
+    values = attribute_values(subject, COMMON_NAME) if subject else []
+    return values[-1] if values else None
 
 
 def crtsh_rows(issuance: Issuance, deduplicate: bool) -> list[dict[str, Any]]:
