@@ -12,12 +12,11 @@ import contextlib
 import signal
 from collections.abc import Callable
 
-from aiohttp import web
-
 from ctsentinel.config import Config, WatchConfig, load_config
 from ctsentinel.errors import UserError
 from ctsentinel.store import Store
 from ctsentinel.web.app import create_app
+from ctsentinel.web.listening import listening
 from ctsentinel.web.settings import WatchSpec
 
 
@@ -62,25 +61,15 @@ async def serve(
     reader = Store.open_for_browsing(config.database, time_limit=config.web.time_limit)
     try:
         app = create_app(reader, writer, config.web, watch_specs(config))
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            try:
-                await site.start()
-            except OSError as exc:
-                raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-            bound = runner.addresses[0] if runner.addresses else (host, port)
+        async with listening(app, host, port, f"cannot listen on {host}:{port}") as bound:
             shown = f"[{host}]" if ":" in host else host
-            announce(f"http://{shown}:{bound[1]}/")
+            announce(f"http://{shown}:{bound}/")
             stop = stop or asyncio.Event()
             loop = asyncio.get_running_loop()
             for number in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(number, stop.set)
             await stop.wait()
-        finally:
-            await runner.cleanup()
     finally:
         reader.close()
         writer.close()

@@ -8,5 +8,6 @@ time-limited connection, so one expensive search cannot stall the server.
 Modules: settings (what the command hands in), app (services, middlewares, routes), views (each page and
 its JSON twin), actions (login, acknowledge, resolve), compat (crt.sh and Cert Spotter), feeds (Atom),
 metrics (Prometheus), security (headers, token, sessions, CSRF), params (query parameters), cursor (opaque
-page cursors), errors (one-line HTTP errors), charts (inline SVG), render (the Jinja2 environment).
+page cursors), errors (one-line HTTP errors), charts (inline SVG), render (the Jinja2 environment),
+listening (an application served on one address, for serve and for run's metrics port).
 """

@@ -19,10 +19,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ctsentinel.errors import UserError
 from ctsentinel.monitor.status import LogStatus, log_statuses
 from ctsentinel.store import DeliveryStatus, Store
 from ctsentinel.store.models import AlertState
+from ctsentinel.web.listening import listening
 from ctsentinel.web.services import services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -121,16 +121,9 @@ async def metrics_server(database: str, port: int, *, host: str = "127.0.0.1") -
 
     app = web.Application()
     app.router.add_get("/metrics", handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise UserError(f"[monitor] metrics_port {port}: cannot listen: {exc.strerror or exc}") from None
-        yield f"http://{host}:{port}/metrics"
+        async with listening(app, host, port, f"[monitor] metrics_port {port}: cannot listen"):
+            yield f"http://{host}:{port}/metrics"
     finally:
-        await runner.cleanup()
         executor.shutdown(wait=False)
         store.close()
