@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,6 +32,7 @@ import aiohttp
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.ct.merkle import CompactRange
 from ctsentinel.store import CommitBatch, Store, StoredEntry
+from store_bench import Head, Info, Key  # the store's log and head protocols, met by plain records
 
 BATCH = 4096
 WORDS = (
@@ -41,31 +41,6 @@ WORDS = (
     "umber", "velvet", "willow", "xenon", "yonder", "zephyr",
 )  # fmt: skip
 TLDS = ("com", "net", "org", "io", "de", "hr", "jp", "example")
-
-
-@dataclass(frozen=True)
-class Key:
-    spki_der: bytes
-
-
-@dataclass(frozen=True)
-class Info:
-    url: str
-    kind: str
-    log_id: bytes
-    key: Key
-    description: str
-    operator: str
-    state: str
-    mmd: int
-
-
-@dataclass(frozen=True)
-class Head:
-    tree_size: int
-    timestamp: int
-    root_hash: bytes
-    raw: bytes
 
 
 def domain(n: int) -> str:
