@@ -195,9 +195,18 @@ class HttpClient:
             )
         return self._session
 
-    async def get(self, url: str, budget: LogBudget | None = None, *, max_bytes: int | None = None) -> bytes:
+    async def get(
+        self,
+        url: str,
+        budget: LogBudget | None = None,
+        *,
+        max_bytes: int | None = None,
+        max_tries: int | None = None,
+    ) -> bytes:
         """The body of a 200 answer to GET url, within `budget` (a shared default one if None); a body over
-        `max_bytes` (default: max_response_bytes) is a LogResponseError, read no further than that."""
+        `max_bytes` (default: max_response_bytes) is a LogResponseError, read no further than that. A
+        caller that will ask again later anyway may allow fewer `max_tries` than the client's."""
+        tries = self.max_tries if max_tries is None else max_tries
         if budget is None:
             budget = self._default_budget = self._default_budget or LogBudget()
         # Hand-written rather than tenacity or stamina: every attempt takes a budget slot, a 429 counts
@@ -222,7 +231,7 @@ class HttpClient:
                 raise LogHTTPError(url, str(exc)) from None
             except TimeoutError:
                 failures += 1
-                if failures >= self.max_tries:
+                if failures >= tries:
                     budget.stats.timeouts += 1
                     raise LogHTTPError(
                         url, f"timed out after {failures} tries (read timeout {self.read_timeout:g} s)"
@@ -235,12 +244,12 @@ class HttpClient:
                 if isinstance(exc.os_error, NotPublic):
                     raise LogHTTPError(url, str(exc.os_error.strerror)) from None
                 failures += 1
-                if failures >= self.max_tries:
+                if failures >= tries:
                     detail = _short(str(exc) or type(exc).__name__)
                     raise LogHTTPError(url, f"{detail} (after {failures} tries)") from None
             except aiohttp.ClientError as exc:
                 failures += 1
-                if failures >= self.max_tries:
+                if failures >= tries:
                     detail = _short(str(exc) or type(exc).__name__)
                     raise LogHTTPError(url, f"{detail} (after {failures} tries)") from None
             else:
@@ -258,13 +267,13 @@ class HttpClient:
                 if status < 500:
                     raise LogHTTPError(url, _status_text(status), status)
                 failures += 1
-                if status == 503 and failures < self.max_tries:
+                if status == 503 and failures < tries:
                     # "Service Unavailable": the log says it is overloaded, which is a request to slow down.
                     budget.overloaded(self._capped(retry_after), failures)
                     budget.stats.retries += 1
                     continue
                 budget.stats.server_errors += 1
-                if failures >= self.max_tries:
+                if failures >= tries:
                     raise LogHTTPError(url, f"HTTP {status} after {failures} tries", status)
             budget.stats.retries += 1
             pause = budget.backoff(failures)

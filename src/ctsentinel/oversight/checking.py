@@ -63,6 +63,9 @@ CHECK_INTERVAL = datetime.timedelta(hours=6)
 BATCH = 64  # issuances per pass
 _IDLE_POLL = 30.0  # seconds between looks for due checks when nothing woke us
 _RETRY = Backoff(base=60.0, cap=CHECK_INTERVAL.total_seconds(), jitter=Jitter.EQUAL)
+# Tries per CRL or OCSP request: a server that fails twice is unreachable for this pass, and the check is
+# due again later (_RETRY), so retrying for half a minute as a log request does would only hold the pass.
+TRIES = 2
 # Statuses of a SourceWord without an answer.
 UNREACHABLE, INVALID, ABSENT = "unreachable", "invalid", "absent"
 
@@ -255,7 +258,7 @@ class RevocationChecker:
         if budget is None:
             budget = self._budgets[origin] = LogBudget(self.concurrency, self.requests_per_second)
         try:
-            return await http.get(url, budget)
+            return await http.get(url, budget, max_tries=TRIES)
         except LogHTTPError as exc:
             if exc.status is None and not isinstance(exc, LogResponseError):  # no answer at all
                 shared.down.setdefault(origin, str(exc))
