@@ -14,6 +14,8 @@ through cryptography's parser.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from hashlib import sha256
@@ -23,9 +25,15 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 
 from ctsentinel.certs.der import BIT_STRING, OID, SEQUENCE, IndefiniteLength, read_tlv
 from ctsentinel.ct.errors import DecodeError
+
+# Certificates with a serial of zero or below are in real CT logs, and cryptography warns at each one it
+# loads. Here that would only be noise on a decode process's stderr: what is odd about a certificate is
+# the record's to say, not a warning's.
+warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=re.escape(__name__))
 
 __all__ = ["IssuerCert", "verified_issuer"]
 
