@@ -60,7 +60,7 @@ class PolicyCheck(Protocol):
     its CA; else the certificate is kept, with its findings. It must pickle, to reach the workers."""
 
     @property
-    def by_key(self) -> bool: ...  # some CA watch selects CAs by key hash: a final certificate's is needed
+    def verify_first(self) -> bool: ...  # a final certificate's verified issuer is needed to judge it
 
     def verdict(self, record: CertRecord) -> CaVerdict | None: ...
 
@@ -123,8 +123,9 @@ class Worker:
         """The entry decoded and matched, or None when it does not matter (not matched, not malformed, no
         CA watch's)."""
         matcher, policy = self.matcher, self.policy
+        judged: Judged | None
         if self.store_all:
-            record = record_from_entry(leaf_input, extra_data)
+            judged = _judged(record_from_entry(leaf_input, extra_data), matcher, policy)
         else:
             # Nearly every entry matches nothing: for those only the names, addresses and issuer are read.
             # (CA watches look at every certificate's issuer: with them, every entry is read in full.)
@@ -133,12 +134,10 @@ class Worker:
                 view = match_view(leaf_input, extra_data)
                 if view is not None and (may_match is None or not may_match(view)):
                     return None
-            kept = _kept(leaf_input, extra_data, matcher, policy)
-            if kept is None:
+            judged = _kept(leaf_input, extra_data, matcher, policy)
+            if judged is None:
                 return None
-            record = kept
-        findings = matcher.match(record) if matcher is not None else []
-        verdict = policy.verdict(record) if policy is not None else None
+        record, findings, verdict = judged
         if len(leaf_input) >= _LEAF_HEAD.size:
             _, _, timestamp, kind = _LEAF_HEAD.unpack_from(leaf_input)
             entry_type = "precert" if kind == _PRECERT else "x509"
@@ -173,26 +172,32 @@ class Worker:
         return found.der
 
 
+Judged = tuple[CertRecord, list[Finding], CaVerdict | None]
+
+
+def _judged(record: CertRecord, matcher: Matcher | None, policy: PolicyCheck | None) -> Judged:
+    """The record with the watches' findings and the CA watches' verdict on it."""
+    findings = matcher.match(record) if matcher is not None else []
+    return record, findings, policy.verdict(record) if policy is not None else None
+
+
 def _kept(
     leaf_input: bytes, extra_data: bytes, matcher: Matcher | None, policy: PolicyCheck | None
-) -> CertRecord | None:
-    """The record of an entry that is kept (matched, malformed, or of a watched CA), its final
+) -> Judged | None:
+    """An entry that is kept (matched, malformed, or of a watched CA), judged on its record with the final
     certificate's issuer verified; None if it is not kept."""
     # Verifying a final certificate's issuer costs a signature check: first without it, then again,
-    # verified, only what is kept (the findings depend on the issuer) and, when CA watches select CAs by
-    # their key, every final certificate (its key is the one that verifies it).
+    # verified, only what is kept (the findings depend on the issuer), unless the CA watches need every
+    # final certificate's verified issuer anyway (policy.verify_first).
     record = record_from_entry(leaf_input, extra_data, verify_issuer=False)
     verified = record.issuer_spki_sha256 is not None
-    if not verified and policy is not None and policy.by_key and not record.precert:
+    if not verified and policy is not None and policy.verify_first and not record.precert:
         record, verified = record_from_entry(leaf_input, extra_data), True
-    kept = (
-        record.error is not None
-        or (matcher is not None and bool(matcher.match(record)))
-        or (policy is not None and policy.verdict(record) is not None)
-    )
-    if not kept:
+    judged = _judged(record, matcher, policy)
+    _, findings, verdict = judged
+    if record.error is None and not findings and verdict is None:
         return None
-    return record if verified else record_from_entry(leaf_input, extra_data)
+    return judged if verified else _judged(record_from_entry(leaf_input, extra_data), matcher, policy)
 
 
 def _cert_der(leaf_input: bytes, extra_data: bytes, *, chain: bool) -> tuple[bytes | None, list[bytes]]:

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ctsentinel.certs.issuer import verified_issuer
@@ -81,10 +82,11 @@ def _origin(url: str) -> str:
 
 @dataclass
 class _Pass:
-    """What one pass over the due checks shares: each CRL fetched once, each unreachable server tried once."""
+    """What one pass over the due checks shares: each CRL fetched and verified once (per URL and the issuer
+    it is checked against), each unreachable server tried once."""
 
     at: datetime.datetime
-    crls: dict[str, asyncio.Task[bytes]] = field(default_factory=dict)
+    crls: dict[tuple[str, bytes], asyncio.Task[Crl]] = field(default_factory=dict)
     issuers: dict[str, asyncio.Task[bytes]] = field(default_factory=dict)
     down: dict[str, str] = field(default_factory=dict)  # origin -> why it could not be reached
 
@@ -207,12 +209,12 @@ class RevocationChecker:
     ) -> tuple[SourceWord, RevocationAnswer | None]:
         word = SourceWord("crl", urls[0], UNREACHABLE, "not tried")
         for url in urls:
-            task = shared.crls.get(url)
+            key = (url, issuer.fingerprint(hashes.SHA256()))
+            task = shared.crls.get(key)
             if task is None:
-                task = shared.crls[url] = asyncio.create_task(self._get(http, url, shared))
+                task = shared.crls[key] = asyncio.create_task(self._verified_crl(http, url, issuer, shared))
             try:
-                data = await asyncio.shield(task)
-                crl: Crl = verify_crl(data, issuer)
+                crl = await asyncio.shield(task)
                 answer = crl.answer(certificate.serial_number, shared.at)
             except RevocationError as exc:
                 word = SourceWord("crl", url, INVALID, str(exc))
@@ -222,6 +224,11 @@ class RevocationChecker:
                 continue
             return _word("crl", url, answer), answer
         return word, None
+
+    async def _verified_crl(self, http: HttpClient, url: str, issuer: x509.Certificate, shared: _Pass) -> Crl:
+        # A CRL may list a hundred thousand serials: parsed and its signature checked once a pass, not once
+        # for each certificate of the CA that is due.
+        return verify_crl(await self._get(http, url, shared), issuer)
 
     async def _ocsp(
         self,

@@ -208,9 +208,10 @@ class CaPolicy:
         return bool(self._watches)
 
     @property
-    def by_key(self) -> bool:
-        """Some CA watch selects CAs by key hash, so a final certificate's verified issuer key is needed."""
-        return any(w.issuer_hashes for w in self._watches)
+    def verify_first(self) -> bool:
+        """A final certificate's issuer must be verified before the policy can judge it: some CA watch
+        selects CAs by key hash, or one watches every CA (each certificate is kept, so verified anyway)."""
+        return any(w.issuer_hashes or w.every_ca for w in self._watches)
 
     def watching(self, record: CertRecord) -> tuple[CaWatch, ...]:
         """The CA watches whose CAs issued `record`: each keeps the certificate, flagged or not."""
