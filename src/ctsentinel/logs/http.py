@@ -41,7 +41,6 @@ MAX_RESPONSE_BYTES = 64 << 20
 # A tree head is a few hundred bytes; 1 MiB is the most a signed note (a checkpoint) may be.
 TREE_HEAD_BYTES = 1 << 20
 REQUEST_TIMEOUT = 60.0  # seconds for one request, retries included: a 64 MiB answer needs ~1 MB/s
-_CHUNK = 1 << 16
 _MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -342,7 +341,9 @@ class HttpClient:
                 raise LogResponseError(url, f"response of {length} bytes exceeds the limit of {limit}")
             chunks = []
             size = 0
-            async for chunk in response.content.iter_chunked(_CHUNK):
+            # Whatever has arrived, each time: fixed small chunks would slice and copy each network read
+            # again, and a log answer is megabytes.
+            while chunk := await response.content.readany():
                 size += len(chunk)
                 if size > limit:
                     raise LogResponseError(url, f"response exceeds the limit of {limit} bytes")

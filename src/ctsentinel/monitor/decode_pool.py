@@ -44,6 +44,23 @@ _PENDING = 2  # answers queued per process: one being decoded, one ready to star
 _START = "import sys; sys.path[:] = {path!r}; from ctsentinel.monitor.decode_worker import main; main()"
 
 
+_F_SETPIPE_SZ = 1031  # fcntl's command number (Linux)
+_PIPE_BYTES = 1 << 20  # /proc/sys/fs/pipe-max-size's default: what an unprivileged process may ask
+
+
+def _widen_pipe(child: asyncio.subprocess.Process) -> None:
+    """Give the answer pipe a mebibyte instead of 64 KiB, so a 4 MB answer crosses in a few writes
+    rather than sixty, each of which waits on this loop; without Linux's fcntl this does nothing."""
+    transport = child.stdin.transport if child.stdin is not None else None
+    pipe = transport.get_extra_info("pipe") if transport is not None else None
+    if pipe is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+
+
 class PoolError(Error):
     """The pool could not process an answer (a decode process died); the work is to be retried."""
 
@@ -238,6 +255,7 @@ class DecodePool:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
+        _widen_pipe(child)
         process = _Process(child)
         process.write(("matcher", self._matcher, self._store_all, self._policy))
         return process
