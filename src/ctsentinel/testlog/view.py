@@ -138,14 +138,14 @@ class LogView:
         forged = () if self._forged_issuer is None else (self._forged_issuer,)
         if self._huge_issuer is not None:
             forged = (hashlib.sha256(self._huge_issuer).digest(), *forged)
-        return [
-            dataclasses.replace(
-                e,
-                leaf_input=self.leaf_input(e.index, e.leaf_input),
-                chain_fingerprints=forged + e.chain_fingerprints,
-            )
-            for e in stored
-        ]
+        served = []
+        for e in stored:
+            leaf_input = self.leaf_input(e.index, e.leaf_input)
+            if forged or leaf_input is not e.leaf_input:
+                chain = forged + e.chain_fingerprints
+                e = dataclasses.replace(e, leaf_input=leaf_input, chain_fingerprints=chain)
+            served.append(e)
+        return served
 
     def issuer(self, fingerprint: bytes) -> bytes | None:
         """The issuer certificate served at issuer/<fingerprint>, the huge-issuer blob included."""
