@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ctsentinel.certs.decode import match_view, record_from_entry
+from ctsentinel.certs.decode import logged_der, match_view, record_from_entry
+from ctsentinel.ct.errors import CTError
+from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
 from ctsentinel.testlog.populate import populate
 from ctsentinel.testlog.storage import LogStorage
 
@@ -81,3 +83,38 @@ def test_mutated_entries_are_never_dropped(entries: list[tuple[bytes, bytes]]) -
             given_up += 1
     # Both branches are exercised (many flips land in bytes that change nothing structural).
     assert taken > 500 and given_up > 500
+
+
+def logged_slowly(leaf: bytes, extra: bytes) -> bytes | None:
+    """What the log holds as the entry's certificate, through the TLS structures (a certificate's chain
+    does not matter; a precertificate is in its extra_data); None if they refuse."""
+    try:
+        entry = decode_merkle_tree_leaf(leaf).timestamped_entry
+        if entry.entry_type != LogEntryType.PRECERT_ENTRY:
+            return entry.signed_entry
+        chain = decode_extra_data(entry.entry_type, extra)
+    except CTError:
+        return None
+    return chain.pre_certificate if isinstance(chain, PrecertExtraData) else None
+
+
+def test_logged_der_is_what_the_tls_structures_hold(entries: list[tuple[bytes, bytes]]) -> None:
+    # Read by lengths alone (the store keeps it for every certificate with store = "all"): it must give
+    # the same bytes as the full TLS decoding, or None, never other bytes, however the entry is mangled.
+    for leaf, extra in entries:
+        assert logged_der(leaf, extra) == logged_slowly(leaf, extra) is not None
+    rng = random.Random(12)
+    same = 0
+    for _ in range(4000):
+        leaf, extra = (bytearray(part) for part in rng.choice(entries))
+        target = leaf if rng.random() < 0.5 or not extra else extra
+        position = rng.randrange(len(target))
+        if rng.random() < 0.7:
+            target[position] = rng.randrange(256)
+        else:
+            del target[position : position + rng.randint(1, 4)]
+        fast = logged_der(bytes(leaf), bytes(extra))
+        if fast is not None:
+            assert fast == logged_slowly(bytes(leaf), bytes(extra))
+            same += 1
+    assert same > 500

@@ -234,6 +234,24 @@ def test_domain_index_against_brute_force() -> None:
 
     for name in names:
         assert set(index.match(name)) == brute(name), name
+        assert index.covers(name) == bool(brute(name)), name
+
+
+def test_covers_is_match_as_a_yes_or_no() -> None:
+    # covers() rules most names out by their last label alone; whatever form a name comes in (case, a
+    # root dot, a wildcard, an IDN, a label that is not one, an empty string), it must agree with match().
+    index = DomainIndex()
+    watched = ["example.com", "*.b.example.org", "xn--bcher-kva.example", "localhost"]
+    for watch_id, domain in enumerate(watched):
+        index.add(domain, watch_id)
+    names = [
+        "example.com", "EXAMPLE.COM", "www.Example.Com", "example.com.", "a.example.com..", "*.com", "*.COM",
+        "example.net", "x.example.comm", "b.example.org", "c.b.example.org", "*.example.org", "*.org",
+        "xn--bcher-kva.example", "shop.XN--BCHER-KVA.EXAMPLE", "*.example", "localhost", "LOCALHOST", "", ".",
+        "com", "1.1.1.1", "a..example.com", "-x.example.com", "x" * 300 + ".example.com", "ex ample.com",
+    ]  # fmt: skip
+    for name in names:
+        assert index.covers(name) == bool(list(index.match(name))), name
 
 
 def test_organizations_parse_escaped_dns() -> None:

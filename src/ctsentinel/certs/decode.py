@@ -19,7 +19,7 @@ from ctsentinel.ct.errors import DecodeError
 from ctsentinel.ct.tiles import TileLeaf
 from ctsentinel.ct.tls import LogEntryType, PrecertExtraData, decode_extra_data, decode_merkle_tree_leaf
 
-__all__ = ["match_view", "record_from_der", "record_from_entry", "record_from_tile_leaf"]
+__all__ = ["logged_der", "match_view", "record_from_der", "record_from_entry", "record_from_tile_leaf"]
 
 
 def record_from_der(der: bytes, *, issuer_spki_sha256: bytes | None = None) -> CertRecord:
@@ -89,6 +89,19 @@ def match_view(leaf_input: bytes, extra_data: bytes) -> MatchView | None:
         return None
     key_hash = issuer_key_hash.hex() if issuer_key_hash is not None else None
     return MatchView(record.dns_names, record.ip_addresses, record.issuer, key_hash, record.precert)
+
+
+def logged_der(leaf_input: bytes, extra_data: bytes) -> bytes | None:
+    """The certificate or precertificate of a well-formed get-entries item, as the log has it (what the
+    record's sha256 is of): read by its lengths, without the TLS structures; None for anything else."""
+    parts = _entry_parts(leaf_input, extra_data)
+    if parts is None:
+        return None
+    signed_entry, issuer_key_hash = parts
+    if issuer_key_hash is None:
+        return signed_entry
+    # A precertificate: the pre_certificate opens its extra_data, whose lengths _entry_parts checked.
+    return extra_data[3 : 3 + int.from_bytes(extra_data[0:3], "big")]
 
 
 def _entry_parts(leaf: bytes, extra: bytes) -> tuple[bytes, bytes | None] | None:

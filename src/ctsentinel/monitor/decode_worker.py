@@ -17,6 +17,7 @@ monitor. The module imports only the pure packages (ct, certs, watch): a decode 
 from __future__ import annotations
 
 import ctypes
+import gc
 import pickle
 import struct
 import sys
@@ -26,7 +27,7 @@ from hashlib import sha256
 from typing import BinaryIO, NamedTuple, Protocol
 
 from ctsentinel.bytecache import ByteCache
-from ctsentinel.certs.decode import match_view, record_from_entry
+from ctsentinel.certs.decode import logged_der, match_view, record_from_entry
 from ctsentinel.certs.issuer import verified_issuer
 from ctsentinel.certs.record import CertRecord
 from ctsentinel.ct.entries import EntryBody, IssuersMissing, entry_pairs
@@ -203,6 +204,10 @@ def _kept(
 def _cert_der(leaf_input: bytes, extra_data: bytes, *, chain: bool) -> tuple[bytes | None, list[bytes]]:
     """The certificate or precertificate as logged (as the record's sha256 was computed), and if asked
     the chain the log served with it."""
+    if not chain:
+        der = logged_der(leaf_input, extra_data)
+        if der is not None:
+            return der, []
     try:
         entry = decode_merkle_tree_leaf(leaf_input).timestamped_entry
     except CTError:
@@ -242,6 +247,7 @@ def _read(stream: BinaryIO, size: int) -> bytes | None:
 def main() -> None:
     """The process's loop: frames in on stdin, frames out on stdout, until stdin closes."""
     release_large_buffers()
+    gc.freeze()  # the modules' objects live as long as the process: the collector need not walk them
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     worker = Worker()
     while True:

@@ -28,6 +28,10 @@ class DomainIndex:
         # parent -> watch ids on a domain exactly one label below it (a wildcard "*.parent" covers those)
         self._by_parent: dict[str, list[int]] = {}
         self._depth = 0  # labels of the deepest key of _with_apex and _below_only
+        # The last label of every watched domain: a name can match only a domain it shares that with
+        # (every match is a suffix, or a parent one label up), and nearly every name a log holds shares
+        # it with none, so most names are ruled out by this one set lookup.
+        self._last_labels: set[str] = set()
 
     def add(self, domain: str, watch_id: int) -> None:
         if domain.startswith("*."):
@@ -39,9 +43,17 @@ class DomainIndex:
             if parent:
                 _add(self._by_parent, parent, watch_id)
         self._depth = max(self._depth, domain.count(".") + 1)
+        self._last_labels.add(domain.rpartition(".")[2])
 
     def __len__(self) -> int:
         return len(self._with_apex) + len(self._below_only)
+
+    def covers(self, name: str) -> bool:
+        """Whether some watch matches the certificate name `name` (what match() finds, as a yes or no)."""
+        last = name[name.rfind(".") + 1 :]
+        if last not in self._last_labels and (last.islower() or not last) and name[-1:] != ".":
+            return False  # the usual name, in the form match() compares: no watched domain ends like it
+        return next(iter(self.match(name)), None) is not None
 
     def match(self, name: str) -> Iterable[int]:
         """Ids of the watches that the certificate name `name` matches (may repeat); none for what cannot

@@ -63,7 +63,12 @@ class Watchlist:
     def may_match(self, view: MatchView) -> bool:
         """Whether match() could find anything for the entry: a watch covers one of its names or addresses
         (the test every entry of a log goes through; the full record is read only when it passes)."""
-        return bool(self._policies) and bool(self._hits(view.dns_names, view.ip_addresses))
+        if not self._policies:
+            return False
+        covers = self._domains.covers
+        if any(covers(name) for name in view.dns_names):
+            return True
+        return bool(view.ip_addresses) and bool(self._hits((), view.ip_addresses))
 
     def match(self, record: CertRecord) -> list[Finding]:
         """One Finding per watch the record matches, in config order; [] when it matches none."""
