@@ -19,9 +19,11 @@ from __future__ import annotations
 import ctypes
 import gc
 import pickle
+import queue
 import struct
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from hashlib import sha256
 from typing import BinaryIO, NamedTuple, Protocol
@@ -244,21 +246,57 @@ def _read(stream: BinaryIO, size: int) -> bytes | None:
     return data if len(data) == size else None
 
 
+Frame = tuple[bytes, bytes]  # a pickled message and the raw body after it
+
+
+def _frames(stream: BinaryIO) -> Iterator[Frame]:
+    """The frames on the stream, until it closes (or ends inside a frame)."""
+    while True:
+        header = _read(stream, FRAME.size)
+        if header is None:
+            return
+        message_size, body_size = FRAME.unpack(header)
+        payload = _read(stream, message_size)
+        body = _read(stream, body_size)
+        if payload is None or body is None:
+            return
+        yield payload, body
+
+
+def _read_ahead(frames: Iterator[Frame]) -> Iterator[Frame]:
+    """The frames, the next one read on a thread while the caller works on this one.
+
+    Through a pipe, an answer of megabytes arrives as fast as the monitor's event loop writes it: read
+    only once the previous answer was done, this process waited for each piece of it. At most one frame
+    is read ahead of the one the caller holds (the semaphore counts both).
+    """
+    ready: queue.SimpleQueue[Frame | None] = queue.SimpleQueue()
+    room = threading.Semaphore(2)
+
+    def read() -> None:
+        try:
+            while room.acquire():
+                frame = next(frames, None)
+                if frame is None:
+                    return
+                ready.put(frame)
+        finally:
+            ready.put(None)
+
+    threading.Thread(target=read, name="frames", daemon=True).start()
+    while (frame := ready.get()) is not None:
+        yield frame
+        del frame
+        room.release()
+
+
 def main() -> None:
     """The process's loop: frames in on stdin, frames out on stdout, until stdin closes."""
     release_large_buffers()
     gc.freeze()  # the modules' objects live as long as the process: the collector need not walk them
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     worker = Worker()
-    while True:
-        header = _read(stdin, FRAME.size)
-        if header is None:
-            return
-        message_size, body_size = FRAME.unpack(header)
-        payload = _read(stdin, message_size)
-        body = _read(stdin, body_size)
-        if payload is None or body is None:
-            return
+    for payload, body in _read_ahead(_frames(stdin)):
         message = pickle.loads(payload)
         if message[0] == "matcher":
             worker.matcher, worker.store_all, worker.policy = message[1], message[2], message[3]
@@ -274,7 +312,7 @@ def main() -> None:
                 result = worker.process(replace(message[1], body=body), message[2])
             except Exception as exc:  # a bug must not take the process down: the answer is retried
                 result = Outcome(error=f"internal error {type(exc).__name__}: {exc}")
-        del body, message
+        del body, message, payload
         try:
             reply = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an exception that does not pickle
