@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -85,3 +87,20 @@ def cluster() -> Iterator[str]:
             run(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"])
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+KINDS = ("sqlite", "postgresql")
+
+
+@contextmanager
+def database(kind: str, directory: Path) -> Iterator[str]:
+    """A fresh database of `kind` (one of KINDS) for a test parametrized over both: an SQLite file in
+    `directory`, or a throwaway cluster; the test is skipped when no cluster can be started here."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'ct.db'}"
+        return
+    missing = available()
+    if missing is not None:
+        pytest.skip(f"PostgreSQL: {missing}")
+    with cluster() as url:
+        yield url

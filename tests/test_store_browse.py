@@ -19,18 +19,11 @@ from ctsentinel.watch.finding import Finding, Reason
 from ctsentinel.watch.severity import Severity
 from store_certs import Feed, issue, log_info, make_ca, pair_entries
 
-_PG = pg_cluster.available()
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=pg_cluster.KINDS)
 def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('browse') / 'ct.db'}"
-        return
-    if _PG is not None:
-        pytest.skip(f"PostgreSQL: {_PG}")
-    with pg_cluster.cluster() as cluster_url:
-        yield cluster_url
+    with pg_cluster.database(request.param, tmp_path_factory.mktemp("browse")) as database_url:
+        yield database_url
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,13 @@ from ctsentinel.store import Store, dialect, parse_query
 from ctsentinel.store.dialect import COPY_MIN_ROWS
 from store_certs import Feed, issue, log_info, make_ca, pair_entries
 
-_PG = pg_cluster.available()
 ISSUANCES = 120  # 240 entries, 240 certificates, names and addresses: past COPY_MIN_ROWS in every table
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=pg_cluster.KINDS)
 def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('bulk') / 'ct.db'}"
-        return
-    if _PG is not None:
-        pytest.skip(f"PostgreSQL: {_PG}")
-    with pg_cluster.cluster() as cluster_url:
-        yield cluster_url
+    with pg_cluster.database(request.param, tmp_path_factory.mktemp("bulk")) as database_url:
+        yield database_url
 
 
 TABLES = ("certificates", "log_entries", "cert_names", "cert_ips", "issuances")

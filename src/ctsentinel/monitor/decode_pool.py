@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import pickle
 import sys
@@ -50,14 +51,12 @@ _PIPE_BYTES = 1 << 20  # /proc/sys/fs/pipe-max-size's default: what an unprivile
 
 def _widen_pipe(child: asyncio.subprocess.Process) -> None:
     """Give the answer pipe a mebibyte instead of 64 KiB, so a 4 MB answer crosses in a few writes
-    rather than sixty, each of which waits on this loop; without Linux's fcntl this does nothing."""
+    rather than sixty, each of which waits on this loop; where the system refuses (not Linux), it stays."""
     transport = child.stdin.transport if child.stdin is not None else None
     pipe = transport.get_extra_info("pipe") if transport is not None else None
     if pipe is None:
         return
-    with contextlib.suppress(OSError, AttributeError):
-        import fcntl
-
+    with contextlib.suppress(OSError):
         fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
 
 
